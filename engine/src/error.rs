@@ -81,6 +81,12 @@ pub enum EngineError {
         /// The aggregate or operator.
         function: String,
     },
+    /// A result larger than the engine returns in one piece.
+    #[error("result too large: more than {rows_max} rows; add a LIMIT or a narrower WHERE")]
+    ResultTooLarge {
+        /// The limit.
+        rows_max: usize,
+    },
     /// A query fragment that the engine cannot run (a type mismatch the planner missed).
     #[error("cannot evaluate {detail}")]
     Evaluation {

@@ -12,4 +12,16 @@ pub mod schema;
 pub mod time;
 pub mod types;
 
+// Placement.
+pub mod ring;
+
 pub use error::EngineError;
+
+// Storage.
+pub mod storage;
+
+// Execution.
+pub mod fragment;
+
+// Runtime.
+pub mod runtime;

@@ -1,1 +1,10 @@
-//! placeholder
+//! quecto-ops: the `quecto` binary's library: the server (runtime start-up, HTTP endpoint),
+//! the coordinator that routes and scatters statements, data formats and sample data.
+
+pub mod coordinator;
+pub mod format;
+pub mod http;
+pub mod insert_format;
+pub mod sample;
+pub mod server;
+pub mod timer;

@@ -1,1 +1,31 @@
-//! placeholder
+//! quecto-perf: the latency benchmarking harness of QuectoDB (`quecto-bench`).
+//!
+//! It drives a running server over its ClickHouse-style HTTP interface and prints
+//! hdrhistogram percentiles (p50/p99/p99.9/max) and throughput, one greppable line per
+//! measurement. It uses only the public wire contract, so it measures exactly what a client
+//! sees; it never links the server.
+//!
+//! Pieces, each reusable by other benchmark binaries:
+//! - `client`: a keep-alive HTTP client with typed errors;
+//! - `gen`: the deterministic trade generator and the RowBinary/CSV encoders;
+//! - `bench`: the timed loops behind each subcommand;
+//! - `report`: histogram and machine report lines;
+//! - `cli`: subcommand flags and their checks; `limits`: every ceiling; `error`: `BenchError`.
+
+// Wire and data.
+pub mod client;
+pub mod gen;
+
+// Measuring and reporting.
+pub mod bench;
+pub mod report;
+
+// Plumbing.
+pub mod cli;
+pub mod error;
+pub mod limits;
+
+#[cfg(test)]
+mod test_responder;
+
+pub use error::BenchError;

@@ -1,4 +1,12 @@
 //! quecto-sql: the SQL front end: parse with `sqlparser`, bind against the catalog, plan, split
 //! into per-shard fragments and a coordinator merge, and run the merge.
 
+pub mod bind;
+pub mod error;
+pub mod merge;
 pub mod result;
+pub mod row_eval;
+pub mod select;
+pub mod statement;
+
+pub use error::QueryError;

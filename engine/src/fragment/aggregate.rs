@@ -1,0 +1,336 @@
+//! Partial aggregate states: built on shards chunk by chunk, merged on the coordinator, and
+//! finished into a value. Every state merges associatively, so shards and chunks may be
+//! combined in any order.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use ahash::AHashSet;
+
+use super::kernels::{count_true, dot_f64, min_max, sum_f64, sum_i64_exact};
+use super::plan::AggregateFunction;
+use super::vector::{Column, Vector};
+use crate::error::EngineError;
+use crate::types::Value;
+
+/// A hashable stand-in for a value in `count(DISTINCT)` sets and group keys.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KeyPart {
+    /// NULL.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A float by its bits (-0.0 folded into 0.0).
+    Float(u64),
+    /// A boolean.
+    Bool(bool),
+    /// A string.
+    Str(String),
+}
+
+impl KeyPart {
+    /// The hashable form of `value`.
+    pub fn from_value(value: &Value) -> KeyPart {
+        match value {
+            Value::Null => KeyPart::Null,
+            Value::Int(v) => KeyPart::Int(*v),
+            Value::Float(v) => KeyPart::Float(if *v == 0.0 { 0 } else { v.to_bits() }),
+            Value::Bool(v) => KeyPart::Bool(*v),
+            Value::Str(v) => KeyPart::Str(v.clone()),
+        }
+    }
+
+    /// Back to a value.
+    pub fn to_value(&self) -> Value {
+        match self {
+            KeyPart::Null => Value::Null,
+            KeyPart::Int(v) => Value::Int(*v),
+            KeyPart::Float(bits) => Value::Float(f64::from_bits(*bits)),
+            KeyPart::Bool(v) => Value::Bool(*v),
+            KeyPart::Str(v) => Value::Str(v.clone()),
+        }
+    }
+}
+
+/// A running sum: exact for integers, f64 for floats.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sum {
+    /// Nothing summed yet.
+    Empty,
+    /// Integer sum (exact).
+    Int(i128),
+    /// Float sum.
+    Float(f64),
+}
+
+impl Sum {
+    fn add(&mut self, other: &Sum) {
+        *self = match (&*self, other) {
+            (s, Sum::Empty) => s.clone(),
+            (Sum::Empty, o) => o.clone(),
+            (Sum::Int(a), Sum::Int(b)) => Sum::Int(a + b),
+            (a, b) => Sum::Float(a.as_f64() + b.as_f64()),
+        };
+    }
+
+    fn as_f64(&self) -> f64 {
+        match self {
+            Sum::Empty => 0.0,
+            Sum::Int(v) => *v as f64,
+            Sum::Float(v) => *v,
+        }
+    }
+}
+
+/// The partial state of one aggregate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AggState {
+    /// count(*) / count(expr).
+    Count(u64),
+    /// count(DISTINCT expr).
+    Distinct(AHashSet<KeyPart>),
+    /// sum(expr).
+    Sum(Sum),
+    /// avg(expr): sum and count of non-NULL values.
+    Avg(Sum, u64),
+    /// min(expr).
+    Min(Option<Value>),
+    /// max(expr).
+    Max(Option<Value>),
+    /// first(expr): (timestamp, value) of the earliest row.
+    First(Option<(i64, Value)>),
+    /// last(expr): (timestamp, value) of the latest row.
+    Last(Option<(i64, Value)>),
+    /// vwap(price, volume): Σ price·volume, Σ volume, rows seen.
+    Vwap(f64, f64, u64),
+}
+
+/// The rows an update covers: a range of a chunk, its timestamps, and which rows the filter kept.
+pub struct UpdateRows<'a> {
+    /// Row range within the chunk.
+    pub range: Range<usize>,
+    /// The chunk's timestamps (whole chunk).
+    pub timestamps: &'a [i64],
+    /// Rows kept by the filter (whole chunk; `None` = all).
+    pub keep: Option<&'a [bool]>,
+    /// Resolves symbol ids to names.
+    pub symbol_name: &'a dyn Fn(u32) -> String,
+}
+
+impl AggState {
+    /// The empty state of `function`.
+    pub fn new(function: AggregateFunction) -> AggState {
+        match function {
+            AggregateFunction::Count => AggState::Count(0),
+            AggregateFunction::CountDistinct => AggState::Distinct(AHashSet::new()),
+            AggregateFunction::Sum => AggState::Sum(Sum::Empty),
+            AggregateFunction::Avg => AggState::Avg(Sum::Empty, 0),
+            AggregateFunction::Min => AggState::Min(None),
+            AggregateFunction::Max => AggState::Max(None),
+            AggregateFunction::First => AggState::First(None),
+            AggregateFunction::Last => AggState::Last(None),
+            AggregateFunction::Vwap => AggState::Vwap(0.0, 0.0, 0),
+        }
+    }
+
+    /// Adds the rows `rows` of the argument columns `args`.
+    pub fn update(&mut self, args: &[Column<'_>], rows: &UpdateRows<'_>) -> Result<(), EngineError> {
+        let keep = effective_keep(args, rows);
+        let keep = keep.as_deref();
+        let r = rows.range.clone();
+        match self {
+            AggState::Count(n) => *n += keep.map_or(r.len() as u64, count_true),
+            AggState::Distinct(set) => distinct_update(set, &args[0], r, keep, rows.symbol_name),
+            AggState::Sum(sum) => sum.add(&sum_update(&args[0], r, keep)?),
+            AggState::Avg(sum, n) => {
+                sum.add(&sum_update(&args[0], r.clone(), keep)?);
+                *n += keep.map_or(r.len() as u64, count_true);
+            }
+            AggState::Min(best) => extreme_update(best, &args[0], r, keep, rows.symbol_name, true),
+            AggState::Max(best) => extreme_update(best, &args[0], r, keep, rows.symbol_name, false),
+            AggState::First(best) => edge_update(best, &args[0], rows, keep, true),
+            AggState::Last(best) => edge_update(best, &args[0], rows, keep, false),
+            AggState::Vwap(pv, v, n) => {
+                let (price, volume) = (float_slice(&args[0], r.clone())?, float_slice(&args[1], r.clone())?);
+                *pv += dot_f64(&price, Some(&*volume), keep);
+                *v += sum_f64(&volume, keep);
+                *n += keep.map_or(r.len() as u64, count_true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds another partial state of the same function into this one.
+    pub fn merge(&mut self, other: AggState) -> Result<(), EngineError> {
+        match (self, other) {
+            (AggState::Count(a), AggState::Count(b)) => *a += b,
+            (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(b),
+            (AggState::Sum(a), AggState::Sum(b)) => a.add(&b),
+            (AggState::Avg(a, n), AggState::Avg(b, m)) => {
+                a.add(&b);
+                *n += m;
+            }
+            (AggState::Min(a), AggState::Min(b)) => keep_better(a, b, true),
+            (AggState::Max(a), AggState::Max(b)) => keep_better(a, b, false),
+            (AggState::First(a), AggState::First(b)) => keep_edge(a, b, true),
+            (AggState::Last(a), AggState::Last(b)) => keep_edge(a, b, false),
+            (AggState::Vwap(a, b, n), AggState::Vwap(c, d, m)) => {
+                *a += c;
+                *b += d;
+                *n += m;
+            }
+            (mine, theirs) => {
+                return Err(EngineError::Internal { detail: format!("merging {mine:?} with {theirs:?}") })
+            }
+        }
+        Ok(())
+    }
+
+    /// The final value. Over no rows: count 0, everything else NULL.
+    pub fn finish(&self, function: AggregateFunction) -> Result<Value, EngineError> {
+        Ok(match self {
+            AggState::Count(n) => Value::Int(*n as i64),
+            AggState::Distinct(set) => Value::Int(set.len() as i64),
+            AggState::Sum(Sum::Empty) => Value::Null,
+            AggState::Sum(Sum::Int(v)) => Value::Int(i64::try_from(*v).map_err(|_| EngineError::Overflow {
+                function: function.name().to_string(),
+            })?),
+            AggState::Sum(Sum::Float(v)) => Value::Float(*v),
+            AggState::Avg(_, 0) => Value::Null,
+            AggState::Avg(sum, n) => Value::Float(sum.as_f64() / *n as f64),
+            AggState::Min(v) | AggState::Max(v) => v.clone().unwrap_or(Value::Null),
+            AggState::First(v) | AggState::Last(v) => v.as_ref().map_or(Value::Null, |(_, v)| v.clone()),
+            AggState::Vwap(_, _, 0) => Value::Null,
+            AggState::Vwap(pv, v, _) => Value::Float(pv / v),
+        })
+    }
+}
+
+/// The filter's keep-mask restricted to `rows.range`, with NULL arguments removed.
+fn effective_keep<'a>(args: &[Column<'_>], rows: &UpdateRows<'a>) -> Option<Cow<'a, [bool]>> {
+    let r = rows.range.clone();
+    let mut keep: Option<Cow<'a, [bool]>> = rows.keep.map(|k| Cow::Borrowed(&k[r.clone()]));
+    for arg in args {
+        let null_rows: Option<Cow<'_, [bool]>> = match (&arg.data, &arg.nulls) {
+            (Vector::Const(v), _) if v.is_null() => Some(Cow::Owned(vec![true; r.len()])),
+            (Vector::Const(_), _) | (_, None) => None,
+            (_, Some(mask)) => Some(Cow::Borrowed(&mask[r.clone()])),
+        };
+        if let Some(nulls) = null_rows {
+            let base = keep.as_deref().map_or_else(|| vec![true; r.len()], <[bool]>::to_vec);
+            keep = Some(Cow::Owned(base.iter().zip(nulls.iter()).map(|(&k, &n)| k && !n).collect()));
+        }
+    }
+    keep
+}
+
+/// The argument's values in `range` as f64 (borrowed when already f64).
+fn float_slice<'b>(column: &'b Column<'_>, range: Range<usize>) -> Result<Cow<'b, [f64]>, EngineError> {
+    match &column.data {
+        Vector::Float(v) => Ok(Cow::Borrowed(&v[range])),
+        Vector::Int(v) => Ok(Cow::Owned(v[range].iter().map(|&x| x as f64).collect())),
+        Vector::Const(value) => {
+            let x = value.as_f64().unwrap_or(0.0);
+            Ok(Cow::Owned(vec![x; range.len()]))
+        }
+        Vector::Bool(_) | Vector::Sym(_) => {
+            Err(EngineError::Evaluation { detail: "arithmetic aggregate of a non-numeric column".into() })
+        }
+    }
+}
+
+fn sum_update(column: &Column<'_>, range: Range<usize>, keep: Option<&[bool]>) -> Result<Sum, EngineError> {
+    Ok(match &column.data {
+        Vector::Int(v) => Sum::Int(sum_i64_exact(&v[range], keep)),
+        Vector::Const(Value::Int(x)) => {
+            let kept = keep.map_or(range.len() as u64, count_true);
+            Sum::Int(i128::from(*x) * i128::from(kept))
+        }
+        _ => Sum::Float(sum_f64(&float_slice(column, range)?, keep)),
+    })
+}
+
+fn distinct_update(
+    set: &mut AHashSet<KeyPart>,
+    column: &Column<'_>,
+    range: Range<usize>,
+    keep: Option<&[bool]>,
+    symbol_name: &dyn Fn(u32) -> String,
+) {
+    for (offset, row) in range.enumerate() {
+        if keep.is_none_or(|k| k[offset]) {
+            set.insert(KeyPart::from_value(&column.value_at(row, symbol_name)));
+        }
+    }
+}
+
+fn extreme_update(
+    best: &mut Option<Value>,
+    column: &Column<'_>,
+    range: Range<usize>,
+    keep: Option<&[bool]>,
+    symbol_name: &dyn Fn(u32) -> String,
+    want_min: bool,
+) {
+    let candidate = match &column.data {
+        Vector::Int(v) => min_max(&v[range], keep).map(|(lo, hi)| Value::Int(if want_min { lo } else { hi })),
+        Vector::Float(v) => min_max(&v[range], keep).map(|(lo, hi)| Value::Float(if want_min { lo } else { hi })),
+        _ => range
+            .enumerate()
+            .filter(|(offset, _)| keep.is_none_or(|k| k[*offset]))
+            .map(|(_, row)| column.value_at(row, symbol_name))
+            .reduce(|a, b| pick(a, b, want_min)),
+    };
+    if let Some(candidate) = candidate {
+        keep_better(best, Some(candidate), want_min);
+    }
+}
+
+fn pick(a: Value, b: Value, want_min: bool) -> Value {
+    let b_wins = if want_min { b.total_cmp(&a).is_lt() } else { b.total_cmp(&a).is_gt() };
+    if b_wins {
+        b
+    } else {
+        a
+    }
+}
+
+fn keep_better(best: &mut Option<Value>, candidate: Option<Value>, want_min: bool) {
+    *best = match (best.take(), candidate) {
+        (None, c) => c,
+        (b, None) => b,
+        (Some(b), Some(c)) => Some(pick(b, c, want_min)),
+    };
+}
+
+fn edge_update(
+    best: &mut Option<(i64, Value)>,
+    column: &Column<'_>,
+    rows: &UpdateRows<'_>,
+    keep: Option<&[bool]>,
+    want_first: bool,
+) {
+    let start = rows.range.start;
+    let kept = |offset: &usize| keep.is_none_or(|k| k[*offset]);
+    let offset = if want_first {
+        (0..rows.range.len()).find(kept)
+    } else {
+        (0..rows.range.len()).rev().find(kept)
+    };
+    if let Some(offset) = offset {
+        let row = start + offset;
+        let candidate = (rows.timestamps[row], column.value_at(row, rows.symbol_name));
+        keep_edge(best, Some(candidate), want_first);
+    }
+}
+
+fn keep_edge(best: &mut Option<(i64, Value)>, candidate: Option<(i64, Value)>, want_first: bool) {
+    *best = match (best.take(), candidate) {
+        (None, c) => c,
+        (b, None) => b,
+        (Some(b), Some(c)) => {
+            let c_wins = if want_first { c.0 < b.0 } else { c.0 >= b.0 };
+            Some(if c_wins { c } else { b })
+        }
+    };
+}

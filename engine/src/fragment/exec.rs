@@ -1,0 +1,267 @@
+//! Runs a `Fragment` against a shard's store: choose partitions (by symbol), prune chunks by
+//! zone maps, filter, then build partial aggregates per group or collect rows.
+
+use ahash::AHashMap;
+
+use super::aggregate::{AggState, KeyPart, UpdateRows};
+use super::eval::{evaluate, selection, EvalContext};
+use super::plan::{AggregateCall, Fragment, FragmentOutput, ScalarExpr, SortKey};
+use super::prune::{verdict, PruneContext, Verdict};
+use super::vector::Column;
+use crate::error::EngineError;
+use crate::storage::chunk::Chunk;
+use crate::storage::partition::Partition;
+use crate::storage::store::ShardStore;
+use crate::storage::table::TableStore;
+use crate::types::Value;
+
+/// Most rows one fragment may return; more is `EngineError::ResultTooLarge`.
+pub const FRAGMENT_ROWS_MAX: usize = 1 << 20;
+
+/// One group's key and partial states.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// Values of the GROUP BY expressions.
+    pub key: Vec<Value>,
+    /// One state per aggregate.
+    pub states: Vec<AggState>,
+}
+
+/// What a fragment produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FragmentData {
+    /// Partial aggregates.
+    Groups(Vec<Group>),
+    /// Rows: projected columns then sort-key values.
+    Rows(Vec<Vec<Value>>),
+}
+
+/// A fragment's result plus scan statistics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FragmentResult {
+    /// The data.
+    pub data: FragmentData,
+    /// Rows in chunks that were scanned (not pruned).
+    pub rows_read: u64,
+    /// Bytes of those rows' column data.
+    pub bytes_read: u64,
+}
+
+/// Runs `fragment` on `store`.
+pub fn run_fragment(store: &ShardStore, fragment: &Fragment) -> Result<FragmentResult, EngineError> {
+    let table = store.table(&fragment.table)?;
+    let partitions: Vec<&Partition> = match &fragment.symbols {
+        Some(keys) => keys.iter().filter_map(|k| table.partition(k)).collect(),
+        None => table.partitions.iter().collect(),
+    };
+    let mut scan = Scan { table, fragment, rows_read: 0, bytes_read: 0 };
+    let data = match &fragment.output {
+        FragmentOutput::Aggregate { group_by, aggregates } => {
+            FragmentData::Groups(scan.aggregate(&partitions, group_by, aggregates)?)
+        }
+        FragmentOutput::Rows { columns, order_by, limit } => {
+            FragmentData::Rows(scan.rows(&partitions, columns, order_by, *limit)?)
+        }
+    };
+    Ok(FragmentResult { data, rows_read: scan.rows_read, bytes_read: scan.bytes_read })
+}
+
+struct Scan<'a> {
+    table: &'a TableStore,
+    fragment: &'a Fragment,
+    rows_read: u64,
+    bytes_read: u64,
+}
+
+/// A chunk that survived pruning, with the rows its filter keeps.
+struct Filtered<'a> {
+    ctx: EvalContext<'a>,
+    keep: Option<Vec<bool>>,
+}
+
+impl<'a> Scan<'a> {
+    /// Prunes and filters one chunk; `None` when no row can pass.
+    fn filter_chunk(&mut self, partition: &'a Partition, chunk: &'a Chunk) -> Result<Option<Filtered<'a>>, EngineError> {
+        let ctx = EvalContext { chunk, key: &partition.key, dictionary: &self.table.dictionary };
+        let Some(filter) = &self.fragment.filter else {
+            self.count_read(chunk);
+            return Ok(Some(Filtered { ctx, keep: None }));
+        };
+        let prune = PruneContext { chunk, key: &partition.key, symbol_index: self.table.schema.symbol_index };
+        match verdict(filter, &prune) {
+            Verdict::Skip => Ok(None),
+            Verdict::All => {
+                self.count_read(chunk);
+                Ok(Some(Filtered { ctx, keep: None }))
+            }
+            Verdict::Check => {
+                self.count_read(chunk);
+                let keep = selection(&evaluate(filter, &ctx)?, chunk.rows_count);
+                if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
+                    return Ok(None);
+                }
+                Ok(Some(Filtered { ctx, keep }))
+            }
+        }
+    }
+
+    fn count_read(&mut self, chunk: &Chunk) {
+        let row_size: usize = chunk.columns.iter().map(|c| c.value_size()).sum();
+        self.rows_read += chunk.rows_count as u64;
+        self.bytes_read += (chunk.rows_count * row_size) as u64;
+    }
+
+    fn aggregate(
+        &mut self,
+        partitions: &[&'a Partition],
+        group_by: &[ScalarExpr],
+        aggregates: &[AggregateCall],
+    ) -> Result<Vec<Group>, EngineError> {
+        let mut groups = GroupTable::new(aggregates);
+        if group_by.is_empty() {
+            groups.slot(Vec::new());
+        }
+        for partition in partitions {
+            for chunk in &partition.chunks {
+                let Some(filtered) = self.filter_chunk(partition, chunk)? else { continue };
+                let args = evaluate_args(aggregates, &filtered.ctx)?;
+                let dictionary = self.table.dictionary_names();
+                let rows = |range| UpdateRows {
+                    range,
+                    timestamps: chunk.timestamps(self.table.schema.timestamp_index),
+                    keep: filtered.keep.as_deref(),
+                    symbol_name: &dictionary,
+                };
+                if group_by.is_empty() {
+                    groups.update(0, &args, &rows(0..chunk.rows_count))?;
+                    continue;
+                }
+                let keys: Vec<Column<'_>> =
+                    group_by.iter().map(|e| evaluate(e, &filtered.ctx)).collect::<Result<_, _>>()?;
+                for run in runs(&keys, chunk.rows_count) {
+                    if filtered.keep.as_ref().is_some_and(|k| !k[run.clone()].contains(&true)) {
+                        continue;
+                    }
+                    let key = keys.iter().map(|k| KeyPart::from_value(&k.value_at(run.start, &dictionary))).collect();
+                    let slot = groups.slot(key);
+                    groups.update(slot, &args, &rows(run))?;
+                }
+            }
+        }
+        Ok(groups.finish())
+    }
+
+    fn rows(
+        &mut self,
+        partitions: &[&'a Partition],
+        columns: &[ScalarExpr],
+        order_by: &[SortKey],
+        limit: Option<usize>,
+    ) -> Result<Vec<Vec<Value>>, EngineError> {
+        let mut out: Vec<Vec<Value>> = Vec::new();
+        let wanted = limit.unwrap_or(FRAGMENT_ROWS_MAX + 1);
+        for partition in partitions {
+            for chunk in &partition.chunks {
+                if order_by.is_empty() && out.len() >= wanted {
+                    return Ok(out);
+                }
+                let Some(filtered) = self.filter_chunk(partition, chunk)? else { continue };
+                let dictionary = self.table.dictionary_names();
+                let exprs = columns.iter().chain(order_by.iter().map(|k| &k.expr));
+                let values: Vec<Column<'_>> = exprs.map(|e| evaluate(e, &filtered.ctx)).collect::<Result<_, _>>()?;
+                for row in 0..chunk.rows_count {
+                    if filtered.keep.as_ref().is_some_and(|k| !k[row]) {
+                        continue;
+                    }
+                    out.push(values.iter().map(|c| c.value_at(row, &dictionary)).collect());
+                    if order_by.is_empty() && out.len() >= wanted {
+                        break;
+                    }
+                }
+                if !order_by.is_empty() && out.len() > wanted.saturating_mul(2).max(4096) {
+                    sort_rows(&mut out, columns.len(), order_by);
+                    out.truncate(wanted);
+                }
+                if out.len() > FRAGMENT_ROWS_MAX {
+                    return Err(EngineError::ResultTooLarge { rows_max: FRAGMENT_ROWS_MAX });
+                }
+            }
+        }
+        if !order_by.is_empty() {
+            sort_rows(&mut out, columns.len(), order_by);
+            out.truncate(wanted);
+        }
+        Ok(out)
+    }
+}
+
+/// Sorts rows whose sort-key values start at `keys_start`.
+pub fn sort_rows(rows: &mut [Vec<Value>], keys_start: usize, order_by: &[SortKey]) {
+    rows.sort_by(|a, b| {
+        for (index, key) in order_by.iter().enumerate() {
+            let ordering = a[keys_start + index].total_cmp(&b[keys_start + index]);
+            let ordering = if key.descending { ordering.reverse() } else { ordering };
+            if ordering.is_ne() {
+                return ordering;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+}
+
+fn evaluate_args<'a>(aggregates: &[AggregateCall], ctx: &EvalContext<'a>) -> Result<Vec<Vec<Column<'a>>>, EngineError> {
+    aggregates.iter().map(|call| call.args.iter().map(|e| evaluate(e, ctx)).collect()).collect()
+}
+
+/// Maximal row ranges over which every key column holds one value.
+fn runs(keys: &[Column<'_>], rows: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for row in 1..rows {
+        if !keys.iter().all(|k| k.rows_equal(row - 1, row)) {
+            out.push(start..row);
+            start = row;
+        }
+    }
+    if rows > 0 {
+        out.push(start..rows);
+    }
+    out
+}
+
+/// Groups by key, with their states.
+struct GroupTable<'c> {
+    calls: &'c [AggregateCall],
+    index: AHashMap<Vec<KeyPart>, usize>,
+    groups: Vec<(Vec<KeyPart>, Vec<AggState>)>,
+}
+
+impl<'c> GroupTable<'c> {
+    fn new(calls: &'c [AggregateCall]) -> Self {
+        GroupTable { calls, index: AHashMap::new(), groups: Vec::new() }
+    }
+
+    fn slot(&mut self, key: Vec<KeyPart>) -> usize {
+        if let Some(&slot) = self.index.get(&key) {
+            return slot;
+        }
+        let states = self.calls.iter().map(|c| AggState::new(c.function)).collect();
+        self.groups.push((key.clone(), states));
+        self.index.insert(key, self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
+    fn update(&mut self, slot: usize, args: &[Vec<Column<'_>>], rows: &UpdateRows<'_>) -> Result<(), EngineError> {
+        for (state, args) in self.groups[slot].1.iter_mut().zip(args) {
+            state.update(args, rows)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Vec<Group> {
+        self.groups
+            .into_iter()
+            .map(|(key, states)| Group { key: key.iter().map(KeyPart::to_value).collect(), states })
+            .collect()
+    }
+}

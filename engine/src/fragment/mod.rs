@@ -1,0 +1,11 @@
+//! Query fragments: what a shard runs for a query, as plain data (`plan`), and the machinery
+//! that runs it against the shard's storage: expression evaluation over column vectors,
+//! zone-map pruning, aggregation kernels and mergeable partial states.
+
+pub mod aggregate;
+pub mod eval;
+pub mod exec;
+pub mod kernels;
+pub mod plan;
+pub mod prune;
+pub mod vector;

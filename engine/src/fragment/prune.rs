@@ -1,0 +1,144 @@
+//! Zone-map pruning: decides from a chunk's min/max (and the partition's symbol) whether a
+//! filter rejects every row, accepts every row, or must be evaluated.
+
+use super::plan::{BinaryOp, ScalarExpr};
+use crate::batch::SymbolKey;
+use crate::storage::chunk::{Chunk, Zone};
+use crate::types::Value;
+
+/// The outcome of pruning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No row can pass.
+    Skip,
+    /// Every row passes.
+    All,
+    /// Evaluate the filter.
+    Check,
+}
+
+/// What pruning may look at.
+pub struct PruneContext<'a> {
+    /// The chunk (its zones and NULL masks).
+    pub chunk: &'a Chunk,
+    /// The partition's symbol.
+    pub key: &'a SymbolKey,
+    /// Index of the symbol column.
+    pub symbol_index: usize,
+}
+
+/// Prunes `filter` against one chunk.
+pub fn verdict(filter: &ScalarExpr, ctx: &PruneContext<'_>) -> Verdict {
+    match filter {
+        ScalarExpr::Binary { op: BinaryOp::And, left, right } => {
+            match (verdict(left, ctx), verdict(right, ctx)) {
+                (Verdict::Skip, _) | (_, Verdict::Skip) => Verdict::Skip,
+                (Verdict::All, Verdict::All) => Verdict::All,
+                _ => Verdict::Check,
+            }
+        }
+        ScalarExpr::Binary { op: BinaryOp::Or, left, right } => match (verdict(left, ctx), verdict(right, ctx)) {
+            (Verdict::All, _) | (_, Verdict::All) => Verdict::All,
+            (Verdict::Skip, Verdict::Skip) => Verdict::Skip,
+            _ => Verdict::Check,
+        },
+        ScalarExpr::Binary { op, left, right } if op.is_comparison() => match (&**left, &**right) {
+            (ScalarExpr::Column(c), ScalarExpr::Literal(v)) => column_verdict(*op, *c, v, ctx),
+            (ScalarExpr::Literal(v), ScalarExpr::Column(c)) => column_verdict(op.flipped(), *c, v, ctx),
+            _ => Verdict::Check,
+        },
+        ScalarExpr::InList { expr, list, negated: false } => match &**expr {
+            ScalarExpr::Column(c) if *c == ctx.symbol_index => {
+                let key = ctx.key.to_value();
+                if list.iter().any(|v| v.total_cmp(&key).is_eq()) {
+                    Verdict::All
+                } else {
+                    Verdict::Skip
+                }
+            }
+            _ => Verdict::Check,
+        },
+        _ => Verdict::Check,
+    }
+}
+
+fn column_verdict(op: BinaryOp, column: usize, literal: &Value, ctx: &PruneContext<'_>) -> Verdict {
+    if column == ctx.symbol_index {
+        let ordering = ctx.key.to_value().total_cmp(literal);
+        let comparable = matches!(
+            (ctx.key, literal),
+            (SymbolKey::Int(_), Value::Int(_)) | (SymbolKey::Str(_), Value::Str(_))
+        );
+        return match comparable {
+            true if ordering_passes(op, ordering) => Verdict::All,
+            true => Verdict::Skip,
+            false => Verdict::Check,
+        };
+    }
+    let stored = &ctx.chunk.columns[column];
+    let Some(x) = literal.as_f64() else { return Verdict::Check };
+    let (min, max) = match stored.zone {
+        Zone::Int { min, max } if matches!(literal, Value::Int(_)) => {
+            return int_verdict(op, min, max, literal_int(literal), stored.nulls.is_some());
+        }
+        Zone::Int { min, max } => (min as f64, max as f64),
+        Zone::Float { min, max } => (min, max),
+        Zone::Unknown => return Verdict::Check,
+    };
+    range_verdict(op, min, max, x, stored.nulls.is_some())
+}
+
+fn literal_int(v: &Value) -> i64 {
+    match v {
+        Value::Int(x) => *x,
+        _ => 0,
+    }
+}
+
+fn int_verdict(op: BinaryOp, min: i64, max: i64, x: i64, has_nulls: bool) -> Verdict {
+    let (none, all) = match op {
+        BinaryOp::Gt => (max <= x, min > x),
+        BinaryOp::GtEq => (max < x, min >= x),
+        BinaryOp::Lt => (min >= x, max < x),
+        BinaryOp::LtEq => (min > x, max <= x),
+        BinaryOp::Eq => (x < min || x > max, min == x && max == x),
+        BinaryOp::NotEq => (min == x && max == x, x < min || x > max),
+        _ => (false, false),
+    };
+    decide(none, all, has_nulls)
+}
+
+fn range_verdict(op: BinaryOp, min: f64, max: f64, x: f64, has_nulls: bool) -> Verdict {
+    let (none, all) = match op {
+        BinaryOp::Gt => (max <= x, min > x),
+        BinaryOp::GtEq => (max < x, min >= x),
+        BinaryOp::Lt => (min >= x, max < x),
+        BinaryOp::LtEq => (min > x, max <= x),
+        BinaryOp::Eq => (x < min || x > max, false),
+        _ => (false, false),
+    };
+    decide(none, all, has_nulls)
+}
+
+/// NULL rows never pass, so "every row passes" needs a NULL-free column.
+fn decide(none: bool, all: bool, has_nulls: bool) -> Verdict {
+    if none {
+        Verdict::Skip
+    } else if all && !has_nulls {
+        Verdict::All
+    } else {
+        Verdict::Check
+    }
+}
+
+fn ordering_passes(op: BinaryOp, ordering: std::cmp::Ordering) -> bool {
+    match op {
+        BinaryOp::Eq => ordering.is_eq(),
+        BinaryOp::NotEq => ordering.is_ne(),
+        BinaryOp::Lt => ordering.is_lt(),
+        BinaryOp::LtEq => ordering.is_le(),
+        BinaryOp::Gt => ordering.is_gt(),
+        BinaryOp::GtEq => ordering.is_ge(),
+        _ => false,
+    }
+}

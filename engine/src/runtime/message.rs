@@ -1,0 +1,65 @@
+//! Messages a shard accepts from any core, and its answers. Plain data: they cross threads.
+
+use crate::batch::RowBatch;
+use crate::error::EngineError;
+use crate::fragment::exec::{run_fragment, FragmentResult};
+use crate::fragment::plan::Fragment;
+use crate::schema::TableSchema;
+use crate::storage::store::ShardStore;
+
+/// A request to one shard.
+#[derive(Clone, Debug)]
+pub enum ShardRequest {
+    /// Create a table (every shard holds every schema).
+    CreateTable {
+        /// The schema.
+        schema: TableSchema,
+        /// Keep an existing table silently.
+        if_not_exists: bool,
+    },
+    /// Drop a table.
+    DropTable {
+        /// The table.
+        table: String,
+        /// A missing table is not an error.
+        if_exists: bool,
+    },
+    /// Apply rows this shard owns.
+    Insert {
+        /// The table.
+        table: String,
+        /// The rows.
+        batch: RowBatch,
+    },
+    /// Run a query fragment.
+    Run(Box<Fragment>),
+}
+
+/// A shard's answer.
+#[derive(Debug)]
+pub enum ShardResponse {
+    /// Done; for inserts, the rows applied.
+    Done(u64),
+    /// A fragment's result.
+    Fragment(Box<FragmentResult>),
+}
+
+/// Executes `request` against the shard's store. Synchronous: a shard never awaits while it
+/// holds its store, so requests are atomic with respect to each other.
+pub fn handle_request(store: &mut ShardStore, request: ShardRequest) -> Result<ShardResponse, EngineError> {
+    match request {
+        ShardRequest::CreateTable { schema, if_not_exists } => {
+            store.create_table(schema, if_not_exists)?;
+            Ok(ShardResponse::Done(0))
+        }
+        ShardRequest::DropTable { table, if_exists } => {
+            store.drop_table(&table, if_exists)?;
+            Ok(ShardResponse::Done(0))
+        }
+        ShardRequest::Insert { table, batch } => {
+            store.apply(&table, &batch)?;
+            Ok(ShardResponse::Done(batch.rows_count as u64))
+        }
+        ShardRequest::Run(fragment) => Ok(ShardResponse::Fragment(Box::new(run_fragment(store, &fragment)?))),
+    }
+}

@@ -1,0 +1,269 @@
+//! Column chunks: up to `CHUNK_ROWS_MAX` rows of one partition, column by column, in timestamp
+//! order, each column with a min/max zone map that lets scans skip or fully accept the chunk.
+
+use crate::types::DataType;
+
+/// Most rows in one chunk. Big enough that per-chunk overhead vanishes in scans, small enough
+/// that zone maps prune inside a hot symbol's partition.
+pub const CHUNK_ROWS_MAX: usize = 16 * 1024;
+
+/// One column's values inside a chunk.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnData {
+    /// INT64 (also UINT64) values.
+    Int64(Vec<i64>),
+    /// INT32 values.
+    Int32(Vec<i32>),
+    /// FLOAT64 values.
+    Float64(Vec<f64>),
+    /// FLOAT32 values.
+    Float32(Vec<f32>),
+    /// BOOL values.
+    Bool(Vec<bool>),
+    /// TIMESTAMP values (ns).
+    Timestamp(Vec<i64>),
+    /// SYMBOL values as ids into the table's dictionary on this shard.
+    SymbolIds(Vec<u32>),
+    /// The partition's symbol column: one value for the whole partition, stored once.
+    PartitionKey,
+}
+
+/// Min and max of a column's non-NULL values in a chunk.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Zone {
+    /// Integer or timestamp bounds.
+    Int {
+        /// Smallest value.
+        min: i64,
+        /// Largest value.
+        max: i64,
+    },
+    /// Float bounds (NaN excluded).
+    Float {
+        /// Smallest value.
+        min: f64,
+        /// Largest value.
+        max: f64,
+    },
+    /// No bounds kept (bools, symbols, or no non-NULL values yet).
+    Unknown,
+}
+
+/// A column of a chunk: values, NULL mask and zone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnChunk {
+    /// Values (a NULL row holds the type's default).
+    pub data: ColumnData,
+    /// `Some(mask)` when any row is NULL (`true` = NULL).
+    pub nulls: Option<Vec<bool>>,
+    /// Min/max of non-NULL values.
+    pub zone: Zone,
+}
+
+impl ColumnChunk {
+    /// An empty column for `data_type`; `is_partition_key` stores nothing per row.
+    pub fn empty(data_type: DataType, is_partition_key: bool) -> ColumnChunk {
+        let data = if is_partition_key {
+            ColumnData::PartitionKey
+        } else {
+            match data_type {
+                DataType::Int64 | DataType::UInt64 => ColumnData::Int64(Vec::new()),
+                DataType::Int32 => ColumnData::Int32(Vec::new()),
+                DataType::Float64 => ColumnData::Float64(Vec::new()),
+                DataType::Float32 => ColumnData::Float32(Vec::new()),
+                DataType::Bool => ColumnData::Bool(Vec::new()),
+                DataType::Timestamp => ColumnData::Timestamp(Vec::new()),
+                DataType::Symbol => ColumnData::SymbolIds(Vec::new()),
+            }
+        };
+        ColumnChunk { data, nulls: None, zone: Zone::Unknown }
+    }
+
+    /// Appends rows `start..end` of `other` (same type).
+    pub fn extend_from(&mut self, rows_before: usize, other: &ColumnChunk, start: usize, end: usize) {
+        fn ext<T: Copy>(to: &mut Vec<T>, from: &[T], start: usize, end: usize) {
+            to.extend_from_slice(&from[start..end]);
+        }
+        match (&mut self.data, &other.data) {
+            (ColumnData::Int64(a), ColumnData::Int64(b)) => ext(a, b, start, end),
+            (ColumnData::Int32(a), ColumnData::Int32(b)) => ext(a, b, start, end),
+            (ColumnData::Float64(a), ColumnData::Float64(b)) => ext(a, b, start, end),
+            (ColumnData::Float32(a), ColumnData::Float32(b)) => ext(a, b, start, end),
+            (ColumnData::Bool(a), ColumnData::Bool(b)) => ext(a, b, start, end),
+            (ColumnData::Timestamp(a), ColumnData::Timestamp(b)) => ext(a, b, start, end),
+            (ColumnData::SymbolIds(a), ColumnData::SymbolIds(b)) => ext(a, b, start, end),
+            (ColumnData::PartitionKey, ColumnData::PartitionKey) => {}
+            (a, b) => unreachable!("column types differ within one table: {a:?} vs {b:?}"),
+        }
+        match (&mut self.nulls, &other.nulls) {
+            (Some(a), Some(b)) => a.extend_from_slice(&b[start..end]),
+            (Some(a), None) => a.resize(a.len() + end - start, false),
+            (None, Some(b)) if b[start..end].contains(&true) => {
+                let mut mask = vec![false; rows_before];
+                mask.extend_from_slice(&b[start..end]);
+                self.nulls = Some(mask);
+            }
+            (None, _) => {}
+        }
+        self.zone = merge_zones(self.zone, zone_of(&other.data, other.nulls.as_deref(), start, end));
+    }
+
+    /// The rows at `indices`, in that order, as a new column.
+    pub fn take(&self, indices: &[u32]) -> ColumnChunk {
+        fn gather<T: Copy>(values: &[T], indices: &[u32]) -> Vec<T> {
+            indices.iter().map(|&i| values[i as usize]).collect()
+        }
+        let data = match &self.data {
+            ColumnData::Int64(v) => ColumnData::Int64(gather(v, indices)),
+            ColumnData::Int32(v) => ColumnData::Int32(gather(v, indices)),
+            ColumnData::Float64(v) => ColumnData::Float64(gather(v, indices)),
+            ColumnData::Float32(v) => ColumnData::Float32(gather(v, indices)),
+            ColumnData::Bool(v) => ColumnData::Bool(gather(v, indices)),
+            ColumnData::Timestamp(v) => ColumnData::Timestamp(gather(v, indices)),
+            ColumnData::SymbolIds(v) => ColumnData::SymbolIds(gather(v, indices)),
+            ColumnData::PartitionKey => ColumnData::PartitionKey,
+        };
+        let nulls = self.nulls.as_ref().map(|mask| gather(mask, indices));
+        let zone = zone_of(&data, nulls.as_deref(), 0, indices.len());
+        ColumnChunk { data, nulls, zone }
+    }
+
+    /// Bytes of value data per row (for `bytes_read`).
+    pub fn value_size(&self) -> usize {
+        match &self.data {
+            ColumnData::Int64(_) | ColumnData::Float64(_) | ColumnData::Timestamp(_) => 8,
+            ColumnData::Int32(_) | ColumnData::Float32(_) | ColumnData::SymbolIds(_) => 4,
+            ColumnData::Bool(_) => 1,
+            ColumnData::PartitionKey => 0,
+        }
+    }
+}
+
+/// The zone of rows `start..end` of `data`, ignoring NULL rows.
+pub fn zone_of(data: &ColumnData, nulls: Option<&[bool]>, start: usize, end: usize) -> Zone {
+    if start >= end {
+        return Zone::Unknown;
+    }
+    if let Some(mask) = nulls {
+        // Rare path: fold non-NULL values one by one.
+        return (start..end)
+            .filter(|&i| !mask[i])
+            .fold(Zone::Unknown, |zone, i| merge_zones(zone, zone_of(data, None, i, i + 1)));
+    }
+    match data {
+        ColumnData::Int64(v) | ColumnData::Timestamp(v) => int_zone(v[start..end].iter().copied()),
+        ColumnData::Int32(v) => int_zone(v[start..end].iter().map(|&x| i64::from(x))),
+        ColumnData::Float64(v) => float_zone(v[start..end].iter().copied()),
+        ColumnData::Float32(v) => float_zone(v[start..end].iter().map(|&x| f64::from(x))),
+        ColumnData::Bool(_) | ColumnData::SymbolIds(_) | ColumnData::PartitionKey => Zone::Unknown,
+    }
+}
+
+fn int_zone(values: impl Iterator<Item = i64>) -> Zone {
+    let (min, max) = values.fold((i64::MAX, i64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    if min > max {
+        Zone::Unknown
+    } else {
+        Zone::Int { min, max }
+    }
+}
+
+fn float_zone(values: impl Iterator<Item = f64>) -> Zone {
+    // A NaN fails every comparison, so a chunk holding one gets no bounds: pruning must never
+    // accept "every row passes" for it.
+    let (min, max, nan) = values.fold((f64::INFINITY, f64::NEG_INFINITY, false), |(lo, hi, nan), x| {
+        (lo.min(x), hi.max(x), nan | x.is_nan())
+    });
+    if nan || min > max {
+        Zone::Unknown
+    } else {
+        Zone::Float { min, max }
+    }
+}
+
+/// The zone covering both inputs.
+pub fn merge_zones(a: Zone, b: Zone) -> Zone {
+    match (a, b) {
+        (Zone::Unknown, z) | (z, Zone::Unknown) => z,
+        (Zone::Int { min: a0, max: a1 }, Zone::Int { min: b0, max: b1 }) => {
+            Zone::Int { min: a0.min(b0), max: a1.max(b1) }
+        }
+        (Zone::Float { min: a0, max: a1 }, Zone::Float { min: b0, max: b1 }) => {
+            Zone::Float { min: a0.min(b0), max: a1.max(b1) }
+        }
+        (Zone::Int { .. }, Zone::Float { .. }) | (Zone::Float { .. }, Zone::Int { .. }) => Zone::Unknown,
+    }
+}
+
+/// Up to `CHUNK_ROWS_MAX` rows of a partition, sorted by timestamp.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    /// One column per schema column.
+    pub columns: Vec<ColumnChunk>,
+    /// Number of rows.
+    pub rows_count: usize,
+}
+
+impl Chunk {
+    /// An empty chunk for a table with these column types.
+    pub fn empty(types: &[DataType], symbol_index: usize) -> Chunk {
+        let columns = types
+            .iter()
+            .enumerate()
+            .map(|(index, &t)| ColumnChunk::empty(t, index == symbol_index))
+            .collect();
+        Chunk { columns, rows_count: 0 }
+    }
+
+    /// Appends rows `start..end` of `other`.
+    pub fn extend_from(&mut self, other: &Chunk, start: usize, end: usize) {
+        debug_assert!(start <= end && end <= other.rows_count);
+        for (to, from) in self.columns.iter_mut().zip(&other.columns) {
+            to.extend_from(self.rows_count, from, start, end);
+        }
+        self.rows_count += end - start;
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn take(&self, indices: &[u32]) -> Chunk {
+        let columns = self.columns.iter().map(|c| c.take(indices)).collect();
+        Chunk { columns, rows_count: indices.len() }
+    }
+
+    /// The timestamps, given the timestamp column's index.
+    pub fn timestamps(&self, timestamp_index: usize) -> &[i64] {
+        match &self.columns[timestamp_index].data {
+            ColumnData::Timestamp(v) => v,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_ignores_nulls_and_drops_bounds_on_nan() {
+        let data = ColumnData::Float64(vec![5.0, 7.0, -1.0, 100.0]);
+        let nulls = [false, false, false, true];
+        assert_eq!(zone_of(&data, Some(&nulls), 0, 4), Zone::Float { min: -1.0, max: 7.0 });
+        let with_nan = ColumnData::Float64(vec![5.0, f64::NAN]);
+        assert_eq!(zone_of(&with_nan, None, 0, 2), Zone::Unknown);
+    }
+
+    #[test]
+    fn extend_keeps_null_mask_aligned() {
+        let mut a = ColumnChunk::empty(DataType::Int64, false);
+        let b = ColumnChunk { data: ColumnData::Int64(vec![1, 2, 3]), nulls: None, zone: Zone::Unknown };
+        let c = ColumnChunk {
+            data: ColumnData::Int64(vec![7, 0]),
+            nulls: Some(vec![false, true]),
+            zone: Zone::Unknown,
+        };
+        a.extend_from(0, &b, 0, 3);
+        a.extend_from(3, &c, 0, 2);
+        assert_eq!(a.nulls, Some(vec![false, false, false, false, true]));
+        assert_eq!(a.zone, Zone::Int { min: 1, max: 7 });
+    }
+}

@@ -1,0 +1,8 @@
+//! In-memory columnar storage of one shard: tables → partitions (one per symbol) → chunks of
+//! columns with zone maps. Only the shard's own executor touches it, so nothing here locks.
+
+pub mod chunk;
+pub mod dictionary;
+pub mod partition;
+pub mod store;
+pub mod table;

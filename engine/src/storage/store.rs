@@ -1,0 +1,62 @@
+//! `ShardStore`: the tables of one shard, by name. Every shard holds every table's schema (DDL
+//! is applied on all shards) and the rows of the symbols it owns.
+
+use std::collections::BTreeMap;
+
+use super::table::TableStore;
+use crate::batch::RowBatch;
+use crate::error::EngineError;
+use crate::schema::TableSchema;
+
+/// All tables of one shard.
+#[derive(Debug, Default)]
+pub struct ShardStore {
+    /// Tables by lower-cased name.
+    tables: BTreeMap<String, TableStore>,
+}
+
+impl ShardStore {
+    /// Creates a table; with `if_not_exists`, an existing table is kept and that is not an error.
+    pub fn create_table(&mut self, schema: TableSchema, if_not_exists: bool) -> Result<(), EngineError> {
+        let key = schema.name.to_ascii_lowercase();
+        if self.tables.contains_key(&key) {
+            if if_not_exists {
+                return Ok(());
+            }
+            return Err(EngineError::TableExists { table: schema.name });
+        }
+        self.tables.insert(key, TableStore::new(schema));
+        Ok(())
+    }
+
+    /// Drops a table and its rows; with `if_exists`, a missing table is not an error.
+    pub fn drop_table(&mut self, name: &str, if_exists: bool) -> Result<(), EngineError> {
+        match self.tables.remove(&name.to_ascii_lowercase()) {
+            Some(_) => Ok(()),
+            None if if_exists => Ok(()),
+            None => Err(EngineError::UnknownTable { table: name.to_string() }),
+        }
+    }
+
+    /// The table named `name` (case-insensitive).
+    pub fn table(&self, name: &str) -> Result<&TableStore, EngineError> {
+        self.tables
+            .get(&name.to_ascii_lowercase())
+            .ok_or_else(|| EngineError::UnknownTable { table: name.to_string() })
+    }
+
+    /// Applies rows to a table.
+    pub fn apply(&mut self, table: &str, batch: &RowBatch) -> Result<(), EngineError> {
+        let store = self
+            .tables
+            .get_mut(&table.to_ascii_lowercase())
+            .ok_or_else(|| EngineError::UnknownTable { table: table.to_string() })?;
+        store.apply(batch);
+        Ok(())
+    }
+
+    /// Table schemas in name order.
+    pub fn schemas(&self) -> impl Iterator<Item = &TableSchema> {
+        self.tables.values().map(|t| &t.schema)
+    }
+}

@@ -1,0 +1,148 @@
+//! The coordinator on each executor: plans statements against the local catalog replica,
+//! routes inserted rows to their owning shards over the ring, scatters query fragments to the
+//! shards that may hold matching partitions, and merges what comes back.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use quecto_engine::batch::{ColumnValues, RowBatch};
+use quecto_engine::fragment::exec::FragmentResult;
+use quecto_engine::ring::{hash64, HashRing, RoutingTable, ShardId};
+use quecto_engine::runtime::message::{ShardRequest, ShardResponse};
+use quecto_engine::runtime::Shards;
+use quecto_engine::schema::TableSchema;
+use quecto_engine::EngineError;
+use quecto_sql::merge::merge_results;
+use quecto_sql::result::ResultSet;
+use quecto_sql::select::{Catalog, SelectPlan};
+use quecto_sql::statement::{Plan, TableLister};
+use quecto_sql::QueryError;
+
+/// Plans and runs statements from this executor.
+pub struct Coordinator {
+    shards: Rc<Shards>,
+    routing: RefCell<RoutingTable>,
+}
+
+impl Coordinator {
+    /// A coordinator over `shards`, one ring member per executor of this process (node 0).
+    pub fn new(shards: Rc<Shards>) -> Result<Coordinator, EngineError> {
+        let members: Vec<ShardId> = (0..shards.count() as u32).map(|core| ShardId { node: 0, core }).collect();
+        let ring = HashRing::new(&members)
+            .ok_or_else(|| EngineError::Startup { detail: format!("cannot build a ring of {} shards", members.len()) })?;
+        Ok(Coordinator { shards, routing: RefCell::new(RoutingTable::new(ring)) })
+    }
+
+    /// The executors' shard handle.
+    pub fn shards(&self) -> &Shards {
+        &self.shards
+    }
+
+    /// Runs a planned statement; `None` for statements without a result set.
+    pub async fn execute(&self, plan: Plan) -> Result<Option<ResultSet>, QueryError> {
+        match plan {
+            Plan::CreateTable { schema, if_not_exists } => {
+                self.shards.broadcast(ShardRequest::CreateTable { schema, if_not_exists }).await?;
+                Ok(None)
+            }
+            Plan::DropTable { table, if_exists } => {
+                self.shards.broadcast(ShardRequest::DropTable { table, if_exists }).await?;
+                Ok(None)
+            }
+            Plan::Insert { table, batch } => {
+                self.insert(&table, batch).await?;
+                Ok(None)
+            }
+            Plan::Select(plan) => Ok(Some(self.select(&plan).await?)),
+            Plan::Constant(result) => Ok(Some(result)),
+        }
+    }
+
+    /// Splits `batch` by owning shard and applies each part there; returns after every row is
+    /// applied (read-your-writes).
+    pub async fn insert(&self, schema: &TableSchema, batch: RowBatch) -> Result<u64, QueryError> {
+        let shard_of_row = self.route_rows(schema, &batch);
+        let Some(&first) = shard_of_row.first() else { return Ok(0) };
+        let table = schema.name.clone();
+        let requests = if shard_of_row.iter().all(|&s| s == first) {
+            vec![(first, ShardRequest::Insert { table, batch })]
+        } else {
+            let mut rows_of_shard: Vec<Vec<u32>> = vec![Vec::new(); self.shards.count()];
+            for (row, &shard) in shard_of_row.iter().enumerate() {
+                rows_of_shard[shard].push(row as u32);
+            }
+            rows_of_shard
+                .iter()
+                .enumerate()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(shard, rows)| (shard, ShardRequest::Insert { table: table.clone(), batch: batch.take(rows) }))
+                .collect()
+        };
+        let mut applied = 0;
+        for answer in self.shards.call_many(requests).await {
+            if let ShardResponse::Done(rows) = answer? {
+                applied += rows;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// The owning shard of every row, hashing the symbol bytes as `SymbolKey` does.
+    fn route_rows(&self, schema: &TableSchema, batch: &RowBatch) -> Vec<usize> {
+        let mut routing = self.routing.borrow_mut();
+        match &batch.columns[schema.symbol_index].values {
+            ColumnValues::Symbol(names) => {
+                (0..names.len()).map(|row| routing.route_hash(hash64(names.get(row).as_bytes()))).collect()
+            }
+            ColumnValues::Int64(ids) => ids.iter().map(|id| routing.route_hash(hash64(&id.to_le_bytes()))).collect(),
+            ColumnValues::Int32(ids) => {
+                ids.iter().map(|&id| routing.route_hash(hash64(&i64::from(id).to_le_bytes()))).collect()
+            }
+            _ => vec![0; batch.rows_count],
+        }
+    }
+
+    /// The shards a fragment must run on: the owners of its symbols, or all.
+    pub fn target_shards(&self, plan: &SelectPlan) -> Vec<usize> {
+        match &plan.fragment.symbols {
+            Some(keys) => {
+                let mut routing = self.routing.borrow_mut();
+                let mut shards: Vec<usize> = keys.iter().map(|k| routing.route(k)).collect();
+                shards.sort_unstable();
+                shards.dedup();
+                shards
+            }
+            None => (0..self.shards.count()).collect(),
+        }
+    }
+
+    async fn select(&self, plan: &SelectPlan) -> Result<ResultSet, QueryError> {
+        let requests = self
+            .target_shards(plan)
+            .into_iter()
+            .map(|shard| (shard, ShardRequest::Run(Box::new(plan.fragment.clone()))))
+            .collect();
+        let mut results: Vec<FragmentResult> = Vec::new();
+        for answer in self.shards.call_many(requests).await {
+            match answer? {
+                ShardResponse::Fragment(result) => results.push(*result),
+                ShardResponse::Done(_) => {
+                    return Err(QueryError::Engine(EngineError::Internal { detail: "fragment answered Done".into() }))
+                }
+            }
+        }
+        merge_results(plan, results)
+    }
+}
+
+impl Catalog for Coordinator {
+    fn table(&self, name: &str) -> Option<TableSchema> {
+        self.shards.with_store(|store| store.table(name).ok().map(|t| t.schema.clone()))
+    }
+}
+
+impl TableLister for Coordinator {
+    fn table_names(&self) -> Vec<String> {
+        self.shards.with_store(|store| store.schemas().map(|s| s.name.clone()).collect())
+    }
+}

@@ -1,0 +1,242 @@
+//! The ClickHouse-style HTTP interface: `/ping`, `/health`, `/ready`, and SQL on `/` (POST body
+//! or `?query=`), with `INSERT … FORMAT X` bodies, output formats, limits and typed errors.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use quecto_engine::batch::BatchBuilder;
+use quecto_sql::result::{QueryStatistics, ResultSet};
+use quecto_sql::statement::{insert_target, plan_sql};
+use quecto_sql::QueryError;
+
+use crate::coordinator::Coordinator;
+use crate::format::{parse_input, write_output, FormatError, InputFormat, OutputFormat};
+use crate::insert_format::{split_format_clause, InsertFormat};
+
+/// Limits applied to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Largest request body, in bytes (413 above it).
+    pub body_size_max: usize,
+    /// Longest time to receive a body.
+    pub body_timeout: Duration,
+}
+
+/// A request failure: HTTP status, stable code, message.
+#[derive(Debug)]
+pub struct HttpError {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+impl From<QueryError> for HttpError {
+    fn from(error: QueryError) -> Self {
+        let (code, status) = error.code_and_status();
+        HttpError { status, code, message: error.to_string() }
+    }
+}
+
+impl From<FormatError> for HttpError {
+    fn from(error: FormatError) -> Self {
+        HttpError { status: error.http_status(), code: error.code(), message: error.to_string() }
+    }
+}
+
+impl From<quecto_engine::EngineError> for HttpError {
+    fn from(error: quecto_engine::EngineError) -> Self {
+        QueryError::from(error).into()
+    }
+}
+
+fn bad_request(code: &'static str, message: String) -> HttpError {
+    HttpError { status: 400, code, message }
+}
+
+/// Serves one request; never fails (errors become responses).
+pub async fn handle(request: Request<Incoming>, coordinator: Rc<Coordinator>, limits: HttpLimits) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    match route(request, &coordinator, limits, started).await {
+        Ok(response) => response,
+        Err(error) => error_response(error),
+    }
+}
+
+fn error_response(error: HttpError) -> Response<Full<Bytes>> {
+    if error.status >= 500 {
+        tracing::error!(code = error.code, "{}", error.message);
+    }
+    let body = format!("Code: {}. DB::Exception: {}\n", error.code, error.message);
+    Response::builder()
+        .status(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST))
+        .header("Content-Type", "text/plain; charset=UTF-8")
+        .header("X-ClickHouse-Exception-Code", error.code)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"internal error\n"))))
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+async fn route(
+    request: Request<Incoming>,
+    coordinator: &Coordinator,
+    limits: HttpLimits,
+    started: Instant,
+) -> Result<Response<Full<Bytes>>, HttpError> {
+    let path = request.uri().path().to_string();
+    let params = query_params(request.uri().query().unwrap_or(""));
+    match (request.method(), path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/ping") => Ok(text(StatusCode::OK, "Ok.\n")),
+        (&Method::GET, "/health") => Ok(text(StatusCode::OK, "OK\n")),
+        (&Method::GET, "/ready") => Ok(if coordinator.shards().status().all_ready() {
+            text(StatusCode::OK, "Ok.\n")
+        } else {
+            text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        }),
+        (&Method::GET, "/") => match params.get("query") {
+            Some(sql) => run_sql(sql, None, &params, coordinator, true, started).await,
+            None => Ok(text(StatusCode::OK, "Ok.\n")),
+        },
+        (&Method::POST, "/") => {
+            let body = read_body(request, limits).await?;
+            match params.get("query") {
+                Some(sql) => run_sql(sql, Some(body), &params, coordinator, false, started).await,
+                None => {
+                    let sql = std::str::from_utf8(&body)
+                        .map_err(|e| bad_request("SYNTAX_ERROR", format!("request body is not UTF-8 SQL: {e}")))?
+                        .to_string();
+                    run_sql(&sql, None, &params, coordinator, false, started).await
+                }
+            }
+        }
+        (_, "/" | "/ping" | "/health" | "/ready") => {
+            Err(HttpError { status: 405, code: "METHOD_NOT_ALLOWED", message: format!("{} {path}", request.method()) })
+        }
+        _ => Err(HttpError { status: 404, code: "NOT_FOUND", message: format!("no endpoint {path}") }),
+    }
+}
+
+fn query_params(query: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+/// Reads the whole body, refusing more than the limit (by Content-Length before reading, and
+/// by counting as it streams) and bodies slower than the body timeout.
+async fn read_body(request: Request<Incoming>, limits: HttpLimits) -> Result<Bytes, HttpError> {
+    let too_large = |size: u64| HttpError {
+        status: 413,
+        code: "TOO_LARGE_REQUEST",
+        message: format!("request body of {size} bytes is over the {}-byte limit", limits.body_size_max),
+    };
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|&s| s > limits.body_size_max as u64) {
+        return Err(too_large(size));
+    }
+    let mut body = request.into_body();
+    let mut collected = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let deadline = Instant::now() + limits.body_timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let frame = glommio::timer::timeout(remaining, async { Ok(body.frame().await) }).await.map_err(|_| HttpError {
+            status: 408,
+            code: "TIMEOUT_EXCEEDED",
+            message: format!("request body not received within {:?}", limits.body_timeout),
+        })?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| bad_request("CANNOT_READ_BODY", format!("reading the request body: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            if collected.len() + data.len() > limits.body_size_max {
+                return Err(too_large((collected.len() + data.len()) as u64));
+            }
+            collected.extend_from_slice(data);
+        }
+    }
+    Ok(Bytes::from(collected))
+}
+
+async fn run_sql(
+    sql: &str,
+    data: Option<Bytes>,
+    params: &HashMap<String, String>,
+    coordinator: &Coordinator,
+    read_only: bool,
+    started: Instant,
+) -> Result<Response<Full<Bytes>>, HttpError> {
+    if let Some(insert) = InsertFormat::parse(sql) {
+        if read_only {
+            return Err(read_only_error());
+        }
+        let (rest_of_sql, data) = match data {
+            Some(body) => (None, body),
+            None => (Some(insert.rest_offset), Bytes::new()),
+        };
+        let payload: Bytes = match rest_of_sql {
+            Some(offset) => Bytes::copy_from_slice(sql[offset..].as_bytes()),
+            None => data,
+        };
+        insert_formatted(&insert, &payload, coordinator).await?;
+        return Ok(empty_ok());
+    }
+    let sql = match &data {
+        Some(body) if !body.is_empty() => {
+            let tail = std::str::from_utf8(body).map_err(|e| bad_request("SYNTAX_ERROR", format!("body is not UTF-8: {e}")))?;
+            format!("{sql} {tail}")
+        }
+        _ => sql.to_string(),
+    };
+    let (sql, format_name) = split_format_clause(&sql);
+    let format_name = format_name.or_else(|| params.get("default_format").cloned());
+    let format = format_name.as_deref().map(OutputFormat::parse).transpose()?.unwrap_or(OutputFormat::Json);
+    let plan = plan_sql(sql, coordinator)?;
+    if read_only && plan.is_mutating() {
+        return Err(read_only_error());
+    }
+    let Some(mut result) = coordinator.execute(plan).await? else { return Ok(empty_ok()) };
+    result.statistics = QueryStatistics { elapsed_seconds: started.elapsed().as_secs_f64(), ..result.statistics };
+    Ok(result_response(format, &result))
+}
+
+fn read_only_error() -> HttpError {
+    HttpError {
+        status: 405,
+        code: "READONLY",
+        message: "statements that change data or schema must be sent with POST, not GET".into(),
+    }
+}
+
+fn empty_ok() -> Response<Full<Bytes>> {
+    Response::new(Full::new(Bytes::new()))
+}
+
+fn result_response(format: OutputFormat, result: &ResultSet) -> Response<Full<Bytes>> {
+    let mut body = Vec::with_capacity(256 + result.rows.len() * 32);
+    write_output(format, result, &mut body);
+    Response::builder()
+        .header("Content-Type", format.content_type())
+        .header("X-ClickHouse-Format", format.name())
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+async fn insert_formatted(insert: &InsertFormat, data: &[u8], coordinator: &Coordinator) -> Result<u64, HttpError> {
+    let format = InputFormat::parse(&insert.format)?;
+    let (schema, fields) = insert_target(&insert.table, &insert.columns, coordinator)?;
+    let names: Vec<&str> = fields.iter().map(|&i| schema.columns[i].name.as_str()).collect();
+    let mut builder = BatchBuilder::new(&schema, fields.clone())?;
+    parse_input(format, data, &names, &mut builder)?;
+    let batch = builder.finish();
+    Ok(coordinator.insert(&schema, batch).await?)
+}

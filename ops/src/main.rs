@@ -1,0 +1,52 @@
+//! The `quecto` binary: `quecto server …` runs a standalone QuectoDB.
+
+use clap::{Parser, Subcommand};
+use quecto_ops::server::{run, ServerConfig};
+
+/// QuectoDB: a thread-per-core tick database with a ClickHouse-compatible HTTP/SQL endpoint.
+#[derive(Parser)]
+#[command(name = "quecto", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a standalone server: one pinned executor (shard) per core, HTTP/SQL on --port.
+    Server {
+        /// Address to listen on (loopback by default; use 0.0.0.0 to accept remote clients).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// HTTP port (ClickHouse's 8123 by default; 0 picks a free port, printed at start-up).
+        #[arg(long, default_value_t = 8123)]
+        port: u16,
+        /// Number of cores (one executor and shard each); default: every core this process may use.
+        #[arg(long)]
+        cores: Option<usize>,
+        /// Generate this many deterministic sample trades into `trades` at start-up.
+        #[arg(long, default_value_t = 0)]
+        ticks: usize,
+        /// Largest accepted request body in bytes; larger requests get 413.
+        #[arg(long, default_value_t = 256 << 20)]
+        max_body_bytes: usize,
+        /// Microseconds an idle executor spins before sleeping (lower latency, more CPU).
+        #[arg(long, default_value_t = 50)]
+        spin_us: u64,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let Cli { command: Command::Server { host, port, cores, ticks, max_body_bytes, spin_us } } = Cli::parse();
+    let config = ServerConfig { host, port, cores, ticks, body_size_max: max_body_bytes, spin_us };
+    if let Err(e) = run(config) {
+        eprintln!("quecto: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,193 @@
+//! `quecto server`: starts the runtime, loads sample data, binds the HTTP port on every
+//! executor (SO_REUSEPORT spreads connections), and serves.
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpListener;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use quecto_engine::runtime::{self, RuntimeConfig, Shards};
+use quecto_sql::statement::Plan;
+use smol_hyper::rt::FuturesIo;
+
+use crate::coordinator::Coordinator;
+use crate::http::{handle, HttpLimits};
+use crate::sample::{trades_schema, SampleTrades};
+
+/// Server settings from the command line.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub host: String,
+    /// Port to bind (0: any free port, printed at start-up).
+    pub port: u16,
+    /// Executors (cores) to run.
+    pub cores: Option<usize>,
+    /// Sample trades to generate at start-up.
+    pub ticks: usize,
+    /// Request body limit in bytes.
+    pub body_size_max: usize,
+    /// Idle spin before an executor parks, in µs.
+    pub spin_us: u64,
+}
+
+/// How long a client may take to send request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Start-up rendezvous of the executors: the port executor 0 bound, and how many have bound.
+#[derive(Default)]
+struct Rendezvous {
+    port: AtomicU32,
+    bound_count: AtomicUsize,
+}
+
+/// Runs the server until the process is killed.
+pub fn run(config: ServerConfig) -> Result<(), String> {
+    let cpus = runtime::allowed_cpus();
+    let cores = config.cores.unwrap_or(cpus.len()).clamp(1, cpus.len().max(1));
+    let cpus: Vec<usize> = cpus.into_iter().take(cores).collect();
+    check_port_free(&config)?;
+    check_memlock(cpus.len());
+    let runtime_config = RuntimeConfig { cpus, spin_before_park: Duration::from_micros(config.spin_us) };
+    let rendezvous = Arc::new(Rendezvous::default());
+    let executors = runtime_config.cpus.len();
+    let runtime = runtime::start(&runtime_config, move |shards| {
+        executor_main(shards, config.clone(), Arc::clone(&rendezvous), executors)
+    })
+    .map_err(|e| e.to_string())?;
+    runtime.join().map_err(|e| e.to_string())
+}
+
+/// glommio binds with SO_REUSEPORT, so a second server on the same port would silently share
+/// it. A plain bind first fails if anyone holds the port.
+fn check_port_free(config: &ServerConfig) -> Result<(), String> {
+    if config.port == 0 {
+        return Ok(());
+    }
+    let address = format!("{}:{}", config.host, config.port);
+    StdTcpListener::bind(&address).map(drop).map_err(|e| format!("cannot bind {address}: {e} (is another server running?)"))
+}
+
+fn check_memlock(executors: usize) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `limit`.
+    let result = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
+    let needed = (runtime::IO_MEMORY_SIZE * executors) as u64;
+    if result == 0 && limit.rlim_cur != libc::RLIM_INFINITY && limit.rlim_cur < needed {
+        tracing::warn!(
+            memlock_bytes = limit.rlim_cur,
+            needed_bytes = needed,
+            "RLIMIT_MEMLOCK is below the io_uring buffers QuectoDB registers; I/O falls back to unregistered buffers"
+        );
+    }
+}
+
+async fn executor_main(shards: Rc<Shards>, config: ServerConfig, rendezvous: Arc<Rendezvous>, executors: usize) {
+    let coordinator = match Coordinator::new(Rc::clone(&shards)) {
+        Ok(c) => Rc::new(c),
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::exit(1);
+        }
+    };
+    wait_for(|| shards.status().all_ready()).await;
+    if shards.index() == 0 && config.ticks > 0 {
+        if let Err(e) = load_sample(&coordinator, config.ticks).await {
+            eprintln!("quecto: loading sample data failed: {e}");
+            std::process::exit(1);
+        }
+    }
+    let listener = match bind(&config, &shards, &rendezvous).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("quecto: {e}");
+            std::process::exit(1);
+        }
+    };
+    rendezvous.bound_count.fetch_add(1, Ordering::AcqRel);
+    if shards.index() == 0 {
+        wait_for(|| rendezvous.bound_count.load(Ordering::Acquire) == executors).await;
+        let port = rendezvous.port.load(Ordering::Acquire);
+        println!("quecto: listening on http://{}:{port}", config.host);
+    }
+    let limits = HttpLimits { body_size_max: config.body_size_max, body_timeout: BODY_TIMEOUT };
+    serve(listener, coordinator, limits).await;
+}
+
+async fn wait_for(condition: impl Fn() -> bool) {
+    while !condition() {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Executor 0 binds first (port 0 picks a free port); the others bind the port it got.
+async fn bind(config: &ServerConfig, shards: &Shards, rendezvous: &Rendezvous) -> Result<TcpListener, String> {
+    if shards.index() != 0 {
+        wait_for(|| rendezvous.port.load(Ordering::Acquire) != 0).await;
+    }
+    let port = if shards.index() == 0 { config.port } else { rendezvous.port.load(Ordering::Acquire) as u16 };
+    let address: SocketAddr =
+        format!("{}:{port}", config.host).parse().map_err(|e| format!("bad address {}:{port}: {e}", config.host))?;
+    let listener = TcpListener::bind(address).map_err(|e| format!("cannot bind {address}: {e}"))?;
+    if shards.index() == 0 {
+        let bound = listener.local_addr().map_err(|e| format!("local address: {e}"))?;
+        rendezvous.port.store(u32::from(bound.port()), Ordering::Release);
+    }
+    Ok(listener)
+}
+
+async fn load_sample(coordinator: &Coordinator, ticks: usize) -> Result<(), String> {
+    let schema = trades_schema().map_err(|e| e.to_string())?;
+    let create = Plan::CreateTable { schema: schema.clone(), if_not_exists: true };
+    coordinator.execute(create).await.map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut generator = SampleTrades::new(ticks);
+    let mut loaded = 0usize;
+    while let Some(batch) = generator.next_batch(&schema).map_err(|e| e.to_string())? {
+        loaded += batch.rows_count;
+        coordinator.insert(&schema, batch).await.map_err(|e| e.to_string())?;
+        if loaded % (1 << 20) < crate::sample::SAMPLE_BATCH_ROWS {
+            println!("quecto: generated {loaded} of {ticks} ticks");
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!("quecto: generated {loaded} ticks into `trades` in {seconds:.2} s ({:.0} rows/s)", loaded as f64 / seconds);
+    Ok(())
+}
+
+async fn serve(listener: TcpListener, coordinator: Rc<Coordinator>, limits: HttpLimits) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Latency over throughput on the wire: a response goes out as soon as it is written.
+        let _ = stream.set_nodelay(true);
+        let coordinator = Rc::clone(&coordinator);
+        glommio::spawn_local(async move {
+            let service = service_fn(move |request| {
+                let coordinator = Rc::clone(&coordinator);
+                async move { Ok::<_, std::convert::Infallible>(handle(request, coordinator, limits).await) }
+            });
+            let connection = http1::Builder::new()
+                .timer(crate::timer::GlommioTimer)
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(true)
+                .serve_connection(FuturesIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        })
+        .detach();
+    }
+}

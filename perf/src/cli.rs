@@ -1,0 +1,282 @@
+//! Command-line arguments of the `quecto-bench` subcommands, and their checks.
+//!
+//! Each subcommand's flags are a `clap::Args` struct here, so the binary only dispatches and
+//! tests can parse flags without running anything. Every count is checked against its ceiling
+//! in `limits` before any work starts.
+
+use crate::error::BenchError;
+use crate::gen::{GenConfig, InsertFormat, SymbolChoice, SEED_DEFAULT};
+use crate::limits::{BATCH_ROWS_MAX, ITERATIONS_COUNT_MAX, ROWS_MAX, SYMBOLS_COUNT_MAX};
+use clap::Args;
+
+/// Where the server is.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct ServerArgs {
+    /// Server base URL, http only.
+    #[arg(long, default_value = "http://127.0.0.1:8123")]
+    pub url: String,
+}
+
+/// Flags of `ping`.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct PingArgs {
+    /// Server to ping.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Measured round trips.
+    #[arg(long, default_value_t = 20_000)]
+    pub count: u64,
+    /// Round trips sent before measuring (not recorded).
+    #[arg(long, default_value_t = 2_000)]
+    pub warmup: u64,
+}
+
+/// Flags of `query`.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct QueryArgs {
+    /// Server to query.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The statement, sent as the body of `POST /` (add `FORMAT TabSeparated` for text).
+    #[arg(long)]
+    pub sql: String,
+    /// Measured executions.
+    #[arg(long, default_value_t = 1_000)]
+    pub count: u64,
+    /// Executions before measuring (not recorded).
+    #[arg(long, default_value_t = 100)]
+    pub warmup: u64,
+}
+
+/// Flags of `insert`.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct InsertArgs {
+    /// Server to load.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Rows to generate and send (all encoded in memory first: ~30 B/row RowBinary).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Rows per request.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: u64,
+    /// Distinct symbols, named S0000, S0001, …
+    #[arg(long, default_value_t = 1_000)]
+    pub symbols: u32,
+    /// How each trade's symbol is picked.
+    #[arg(long, value_enum, default_value_t = SymbolChoice::Zipf)]
+    pub symbol_choice: SymbolChoice,
+    /// Body format.
+    #[arg(long, value_enum, default_value_t = InsertFormat::RowBinary)]
+    pub format: InsertFormat,
+    /// Target table (created with the trades schema if missing).
+    #[arg(long, default_value = "trades")]
+    pub table: String,
+    /// Seed of the generated data; the same seed sends the same bytes.
+    #[arg(long, default_value_t = SEED_DEFAULT)]
+    pub seed: u64,
+}
+
+/// Flags of `suite`.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct SuiteArgs {
+    /// Server to measure.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Rows the table must hold; inserted (10,000-row RowBinary batches) when it has fewer.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Table to load and query (trades schema).
+    #[arg(long, default_value = "trades")]
+    pub table: String,
+    /// Measured pings.
+    #[arg(long, default_value_t = 20_000)]
+    pub ping_count: u64,
+    /// Pings before measuring.
+    #[arg(long, default_value_t = 2_000)]
+    pub ping_warmup: u64,
+    /// Measured VWAP queries.
+    #[arg(long, default_value_t = 2_000)]
+    pub vwap_count: u64,
+    /// VWAP queries before measuring.
+    #[arg(long, default_value_t = 200)]
+    pub vwap_warmup: u64,
+    /// Measured full-table scans.
+    #[arg(long, default_value_t = 100)]
+    pub scan_count: u64,
+    /// Full-table scans before measuring.
+    #[arg(long, default_value_t = 5)]
+    pub scan_warmup: u64,
+}
+
+/// A measured loop: `warmup` unrecorded iterations, then `count` recorded ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopCounts {
+    /// Recorded iterations, 1 … `ITERATIONS_COUNT_MAX`.
+    pub count: u64,
+    /// Unrecorded iterations first, 0 … `ITERATIONS_COUNT_MAX`.
+    pub warmup: u64,
+}
+
+impl LoopCounts {
+    /// Checked counts; `name` is the flag reported on error (`count`, `vwap-count`, …).
+    pub fn new(name: &'static str, count: u64, warmup: u64) -> Result<Self, BenchError> {
+        range_check(name, count, 1, ITERATIONS_COUNT_MAX)?;
+        range_check("warmup", warmup, 0, ITERATIONS_COUNT_MAX)?;
+        Ok(Self { count, warmup })
+    }
+}
+
+impl InsertArgs {
+    /// The generator settings, checked against the ceilings.
+    pub fn gen_config(&self) -> Result<GenConfig, BenchError> {
+        table_name_check(&self.table)?;
+        gen_config_check(GenConfig {
+            rows_count: self.rows,
+            batch_rows_count: self.batch,
+            symbols_count: self.symbols,
+            symbol_choice: self.symbol_choice,
+            format: self.format,
+            seed: self.seed,
+        })
+    }
+}
+
+/// `config` unchanged when every count is within its ceiling, else an `Argument` error.
+pub fn gen_config_check(config: GenConfig) -> Result<GenConfig, BenchError> {
+    range_check("rows", config.rows_count, 1, ROWS_MAX)?;
+    range_check("batch", config.batch_rows_count, 1, BATCH_ROWS_MAX)?;
+    let symbols_count = u64::from(config.symbols_count);
+    range_check("symbols", symbols_count, 1, u64::from(SYMBOLS_COUNT_MAX))?;
+    Ok(config)
+}
+
+/// `value` within `min ..= max`, or an `Argument` error naming the flag and the range.
+pub fn range_check(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), BenchError> {
+    if value < min || value > max {
+        return Err(BenchError::Argument {
+            name,
+            detail: format!("{value} is outside {min} ..= {max}"),
+        });
+    }
+    Ok(())
+}
+
+/// A plain SQL identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 64 bytes): the name is pasted
+/// into statements, so anything else is refused rather than quoted.
+pub fn table_name_check(table: &str) -> Result<(), BenchError> {
+    let mut bytes = table.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !first_ok || !rest_ok || table.len() > 64 {
+        return Err(BenchError::Argument {
+            name: "table",
+            detail: format!("{table:?} is not a plain identifier [A-Za-z_][A-Za-z0-9_]*"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct InsertOnly {
+        #[command(flatten)]
+        args: InsertArgs,
+    }
+
+    #[test]
+    fn insert_defaults_are_the_standard_run() -> Result<(), clap::Error> {
+        let parsed = InsertOnly::try_parse_from(["insert"])?.args;
+        assert_eq!(parsed.server.url, "http://127.0.0.1:8123");
+        assert_eq!(
+            (parsed.rows, parsed.batch, parsed.symbols),
+            (10_000_000, 10_000, 1_000)
+        );
+        assert_eq!(parsed.format, InsertFormat::RowBinary);
+        assert_eq!(parsed.symbol_choice, SymbolChoice::Zipf);
+        assert_eq!(parsed.table, "trades");
+        let csv = InsertOnly::try_parse_from([
+            "insert",
+            "--format",
+            "csv",
+            "--symbol-choice",
+            "uniform",
+        ])?;
+        assert_eq!(
+            (csv.args.format, csv.args.symbol_choice),
+            (InsertFormat::Csv, SymbolChoice::Uniform)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn insert_refuses_counts_beyond_the_ceilings() -> Result<(), clap::Error> {
+        let args = InsertOnly::try_parse_from(["insert"])?.args;
+        let cases = [
+            InsertArgs {
+                rows: 0,
+                ..args.clone()
+            },
+            InsertArgs {
+                rows: ROWS_MAX + 1,
+                ..args.clone()
+            },
+            InsertArgs {
+                batch: 0,
+                ..args.clone()
+            },
+            InsertArgs {
+                batch: BATCH_ROWS_MAX + 1,
+                ..args.clone()
+            },
+            InsertArgs {
+                symbols: 0,
+                ..args.clone()
+            },
+            InsertArgs {
+                symbols: SYMBOLS_COUNT_MAX + 1,
+                ..args.clone()
+            },
+            InsertArgs {
+                table: "trades; DROP TABLE trades".to_string(),
+                ..args.clone()
+            },
+        ];
+        for case in cases {
+            assert!(
+                matches!(case.gen_config(), Err(BenchError::Argument { .. })),
+                "{case:?}"
+            );
+        }
+        assert!(args.gen_config().is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn loop_counts_need_at_least_one_measured_iteration() {
+        assert!(LoopCounts::new("count", 0, 10).is_err());
+        assert!(LoopCounts::new("count", ITERATIONS_COUNT_MAX + 1, 0).is_err());
+        assert_eq!(
+            LoopCounts::new("count", 1, 0).ok(),
+            Some(LoopCounts {
+                count: 1,
+                warmup: 0
+            })
+        );
+    }
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        assert!(table_name_check("trades").is_ok());
+        assert!(table_name_check("_t2").is_ok());
+        for bad in ["", "2t", "a-b", "a b", "t'", &"x".repeat(65)] {
+            assert!(table_name_check(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Statements: parse SQL text with `sqlparser` and turn it into a `Plan` the coordinator runs.
+
+use quecto_engine::batch::{BatchBuilder, RowBatch};
+use quecto_engine::schema::{ColumnDef, TableSchema};
+use quecto_engine::types::{DataType, Value};
+use sqlparser::ast::{ObjectName, ObjectType, SetExpr, Statement, TableObject};
+use sqlparser::dialect::ClickHouseDialect;
+use sqlparser::parser::Parser;
+
+use crate::bind::{bind_scalar, constant};
+use crate::error::QueryError;
+use crate::result::{ResultColumn, ResultSet};
+use crate::row_eval::eval_row;
+use crate::select::{plain_select, plan_select, Catalog, SelectPlan};
+
+/// Longest SQL text accepted, in bytes (bulk data goes in the body of `INSERT … FORMAT`).
+pub const SQL_SIZE_MAX: usize = 16 << 20;
+
+/// What the coordinator must do for a statement.
+#[derive(Debug)]
+pub enum Plan {
+    /// CREATE TABLE on every shard.
+    CreateTable {
+        /// The schema.
+        schema: TableSchema,
+        /// IF NOT EXISTS.
+        if_not_exists: bool,
+    },
+    /// DROP TABLE on every shard.
+    DropTable {
+        /// The table.
+        table: String,
+        /// IF EXISTS.
+        if_exists: bool,
+    },
+    /// Route rows to their shards.
+    Insert {
+        /// The table.
+        table: TableSchema,
+        /// The rows.
+        batch: RowBatch,
+    },
+    /// Scatter a fragment, gather and merge.
+    Select(Box<SelectPlan>),
+    /// An answer known without touching shards (SHOW TABLES, DESCRIBE, SELECT 1).
+    Constant(ResultSet),
+}
+
+impl Plan {
+    /// True for statements that change data or schema (refused over HTTP GET).
+    pub fn is_mutating(&self) -> bool {
+        matches!(self, Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::Insert { .. })
+    }
+}
+
+/// What planning needs besides the catalog: the list of tables for SHOW TABLES.
+pub trait TableLister {
+    /// Table names in order.
+    fn table_names(&self) -> Vec<String>;
+}
+
+/// Parses `sql` (one statement) and plans it.
+pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan, QueryError> {
+    if sql.len() > SQL_SIZE_MAX {
+        return Err(QueryError::Syntax { message: format!("statement of {} bytes is over the {SQL_SIZE_MAX}-byte limit", sql.len()) });
+    }
+    let mut statements =
+        Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| QueryError::Syntax { message: e.to_string() })?;
+    if statements.len() != 1 {
+        return Err(QueryError::Syntax { message: format!("expected one statement, found {}", statements.len()) });
+    }
+    match statements.remove(0) {
+        Statement::Query(query) => match &*query.body {
+            SetExpr::Select(select) if select.from.is_empty() => constant_select(select),
+            _ => Ok(Plan::Select(Box::new(plan_select(&query, plain_select(&query)?, catalog)?))),
+        },
+        Statement::CreateTable(create) => {
+            let columns = create
+                .columns
+                .iter()
+                .map(|c| {
+                    let text = c.data_type.to_string();
+                    let data_type = DataType::parse(&text).ok_or_else(|| QueryError::Type {
+                        detail: format!("unknown type {text} for column `{}`", c.name.value),
+                    })?;
+                    Ok(ColumnDef { name: c.name.value.clone(), data_type })
+                })
+                .collect::<Result<Vec<_>, QueryError>>()?;
+            let schema = TableSchema::new(&object_name(&create.name), columns, None, None)?;
+            Ok(Plan::CreateTable { schema, if_not_exists: create.if_not_exists })
+        }
+        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+            let [name] = names.as_slice() else {
+                return Err(QueryError::Unsupported { what: "DROP of several tables at once".into() });
+            };
+            Ok(Plan::DropTable { table: object_name(name), if_exists })
+        }
+        Statement::ShowTables { .. } => Ok(Plan::Constant(show_tables(catalog))),
+        Statement::ExplainTable { table_name, .. } => describe(&object_name(&table_name), catalog),
+        Statement::Insert(insert) => plan_insert(&insert, catalog),
+        other => Err(QueryError::Unsupported { what: format!("statement `{}`", first_words(&other.to_string())) }),
+    }
+}
+
+fn first_words(text: &str) -> String {
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The last part of a possibly qualified name.
+pub fn object_name(name: &ObjectName) -> String {
+    name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default()
+}
+
+fn constant_select(select: &sqlparser::ast::Select) -> Result<Plan, QueryError> {
+    let mut columns = Vec::new();
+    let mut row = Vec::new();
+    for item in &select.projection {
+        let (expr, name) = match item {
+            sqlparser::ast::SelectItem::UnnamedExpr(e) => (e, e.to_string()),
+            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value.clone()),
+            other => return Err(QueryError::Unsupported { what: format!("`{other}` without FROM") }),
+        };
+        let bound = bind_scalar(expr, None)?;
+        let value = eval_row(&bound, &[])?;
+        columns.push(ResultColumn { name, data_type: crate::bind::type_of(&bound, &[]) });
+        row.push(value);
+    }
+    Ok(Plan::Constant(ResultSet { columns, rows: vec![row], ..ResultSet::default() }))
+}
+
+fn show_tables(lister: &dyn TableLister) -> ResultSet {
+    let rows = lister.table_names().into_iter().map(|n| vec![Value::Str(n)]).collect();
+    ResultSet { columns: vec![ResultColumn { name: "name".into(), data_type: DataType::Symbol }], rows, ..ResultSet::default() }
+}
+
+fn describe(table: &str, catalog: &dyn Catalog) -> Result<Plan, QueryError> {
+    let schema = catalog.table(table).ok_or_else(|| QueryError::UnknownTable { table: table.to_string() })?;
+    let rows = schema
+        .columns
+        .iter()
+        .map(|c| vec![Value::Str(c.name.clone()), Value::Str(c.data_type.sql_name().to_string())])
+        .collect();
+    let columns = vec![
+        ResultColumn { name: "name".into(), data_type: DataType::Symbol },
+        ResultColumn { name: "type".into(), data_type: DataType::Symbol },
+    ];
+    Ok(Plan::Constant(ResultSet { columns, rows, ..ResultSet::default() }))
+}
+
+/// The schema and field mapping of `INSERT INTO t [(cols)]`.
+pub fn insert_target(
+    table: &str,
+    column_names: &[String],
+    catalog: &dyn Catalog,
+) -> Result<(TableSchema, Vec<usize>), QueryError> {
+    let schema = catalog.table(table).ok_or_else(|| QueryError::UnknownTable { table: table.to_string() })?;
+    let fields = if column_names.is_empty() {
+        (0..schema.columns.len()).collect()
+    } else {
+        column_names
+            .iter()
+            .map(|name| {
+                schema.column_index(name).ok_or_else(|| QueryError::UnknownColumn {
+                    column: name.clone(),
+                    table: Some(schema.name.clone()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    Ok((schema, fields))
+}
+
+fn plan_insert(insert: &sqlparser::ast::Insert, catalog: &dyn Catalog) -> Result<Plan, QueryError> {
+    let TableObject::TableName(name) = &insert.table else {
+        return Err(QueryError::Unsupported { what: "INSERT INTO a table function".into() });
+    };
+    let names: Vec<String> = insert.columns.iter().map(object_name).collect();
+    let (schema, fields) = insert_target(&object_name(name), &names, catalog)?;
+    let Some(source) = &insert.source else {
+        return Err(QueryError::Syntax { message: "INSERT needs VALUES (or FORMAT with data in the body)".into() });
+    };
+    let SetExpr::Values(values) = &*source.body else {
+        return Err(QueryError::Unsupported { what: "INSERT … SELECT".into() });
+    };
+    let mut builder = BatchBuilder::new(&schema, fields)?;
+    for (row_index, row) in values.rows.iter().enumerate() {
+        if row.len() != builder.fields_count() {
+            return Err(QueryError::Engine(quecto_engine::EngineError::RowShape {
+                row: row_index + 1,
+                detail: format!("{} values for {} columns", row.len(), builder.fields_count()),
+            }));
+        }
+        for (field, expr) in row.iter().enumerate() {
+            let as_timestamp = builder.field_type(field) == DataType::Timestamp;
+            builder.push_value(field, &constant(expr, as_timestamp)?)?;
+        }
+        builder.finish_row()?;
+    }
+    Ok(Plan::Insert { table: schema.clone(), batch: builder.finish() })
+}
