@@ -25,7 +25,11 @@ impl StringColumn {
 
     /// The string of row `index`.
     pub fn get(&self, index: usize) -> &str {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
         &self.bytes[start..self.ends[index] as usize]
     }
 
@@ -202,10 +206,16 @@ impl RowBatch {
             .iter()
             .map(|column| BatchColumn {
                 values: column.values.take(rows),
-                nulls: column.nulls.as_ref().map(|mask| rows.iter().map(|&r| mask[r as usize]).collect()),
+                nulls: column
+                    .nulls
+                    .as_ref()
+                    .map(|mask| rows.iter().map(|&r| mask[r as usize]).collect()),
             })
             .collect();
-        RowBatch { columns, rows_count: rows.len() }
+        RowBatch {
+            columns,
+            rows_count: rows.len(),
+        }
     }
 
     /// The symbol key of row `row`, given the index of the symbol column.
@@ -250,10 +260,19 @@ impl<'a> BatchBuilder<'a> {
         let columns = schema
             .columns
             .iter()
-            .map(|c| BatchColumn { values: ColumnValues::with_capacity(c.data_type, 1024), nulls: None })
+            .map(|c| BatchColumn {
+                values: ColumnValues::with_capacity(c.data_type, 1024),
+                nulls: None,
+            })
             .collect();
         let filled = vec![false; fields.len()];
-        Ok(BatchBuilder { schema, fields, columns, filled, rows_count: 0 })
+        Ok(BatchBuilder {
+            schema,
+            fields,
+            columns,
+            filled,
+            rows_count: 0,
+        })
     }
 
     /// A builder whose fields are all of the schema's columns in order.
@@ -302,11 +321,13 @@ impl<'a> BatchBuilder<'a> {
     pub fn push_value(&mut self, field: usize, value: &Value) -> Result<(), EngineError> {
         let column_index = self.fields[field];
         let values = &mut self.columns[column_index].values;
-        let stored = match (values, value) {
+        match (values, value) {
             (_, Value::Null) => return self.push_null(field),
             (ColumnValues::Int64(v), Value::Int(x)) => v.push(*x),
             (ColumnValues::Timestamp(v), Value::Int(x)) => v.push(*x),
-            (ColumnValues::Int32(v), Value::Int(x)) if i32::try_from(*x).is_ok() => v.push(*x as i32),
+            (ColumnValues::Int32(v), Value::Int(x)) if i32::try_from(*x).is_ok() => {
+                v.push(*x as i32)
+            }
             (ColumnValues::Float64(v), Value::Int(x)) => v.push(*x as f64),
             (ColumnValues::Float64(v), Value::Float(x)) => v.push(*x),
             (ColumnValues::Float32(v), Value::Int(x)) => v.push(*x as f32),
@@ -322,8 +343,7 @@ impl<'a> BatchBuilder<'a> {
                 }
             }
             (_, other) => return Err(self.bad_value(column_index, &other.to_string())),
-        };
-        let () = stored;
+        }
         self.mark_filled(field, false)
     }
 
@@ -346,7 +366,10 @@ impl<'a> BatchBuilder<'a> {
             let column = &self.schema.columns[self.fields[missing]].name;
             return Err(EngineError::RowShape {
                 row: self.rows_count + 1,
-                detail: format!("no value for column `{column}` ({} values expected)", self.fields.len()),
+                detail: format!(
+                    "no value for column `{column}` ({} values expected)",
+                    self.fields.len()
+                ),
             });
         }
         self.rows_count += 1;
@@ -354,7 +377,10 @@ impl<'a> BatchBuilder<'a> {
         for (index, column) in self.columns.iter_mut().enumerate() {
             if !self.fields.contains(&index) {
                 column.values.push_default();
-                column.nulls.get_or_insert_with(|| vec![false; self.rows_count - 1]).push(true);
+                column
+                    .nulls
+                    .get_or_insert_with(|| vec![false; self.rows_count - 1])
+                    .push(true);
             } else if let Some(mask) = column.nulls.as_mut() {
                 if mask.len() < self.rows_count {
                     mask.push(false);
@@ -366,7 +392,10 @@ impl<'a> BatchBuilder<'a> {
 
     /// The finished batch.
     pub fn finish(self) -> RowBatch {
-        RowBatch { columns: self.columns, rows_count: self.rows_count }
+        RowBatch {
+            columns: self.columns,
+            rows_count: self.rows_count,
+        }
     }
 
     fn mark_filled(&mut self, field: usize, is_null: bool) -> Result<(), EngineError> {
@@ -379,7 +408,10 @@ impl<'a> BatchBuilder<'a> {
         if is_null {
             let rows_before = self.rows_count;
             let column = &mut self.columns[self.fields[field]];
-            column.nulls.get_or_insert_with(|| vec![false; rows_before]).push(true);
+            column
+                .nulls
+                .get_or_insert_with(|| vec![false; rows_before])
+                .push(true);
         }
         Ok(())
     }

@@ -51,7 +51,9 @@ impl TableSchema {
         }
         for (index, column) in columns.iter().enumerate() {
             check_name(&column.name)?;
-            let duplicate = columns[..index].iter().any(|c| c.name.eq_ignore_ascii_case(&column.name));
+            let duplicate = columns[..index]
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(&column.name));
             if duplicate {
                 return Err(EngineError::InvalidSchema {
                     table: name.to_string(),
@@ -61,12 +63,19 @@ impl TableSchema {
         }
         let symbol_index = designate_symbol(name, &columns, symbol_column)?;
         let timestamp_index = designate_timestamp(name, &columns, timestamp_column)?;
-        Ok(TableSchema { name: name.to_string(), columns, symbol_index, timestamp_index })
+        Ok(TableSchema {
+            name: name.to_string(),
+            columns,
+            symbol_index,
+            timestamp_index,
+        })
     }
 
     /// Index of the column named `name` (case-insensitive).
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// Type of the symbol column.
@@ -82,7 +91,9 @@ fn check_name(name: &str) -> Result<(), EngineError> {
     if valid {
         Ok(())
     } else {
-        Err(EngineError::InvalidName { name: name.to_string() })
+        Err(EngineError::InvalidName {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -91,14 +102,20 @@ fn designate_symbol(
     columns: &[ColumnDef],
     requested: Option<&str>,
 ) -> Result<usize, EngineError> {
-    let key_type_ok = |t: DataType| matches!(t, DataType::Symbol | DataType::Int64 | DataType::Int32);
+    let key_type_ok =
+        |t: DataType| matches!(t, DataType::Symbol | DataType::Int64 | DataType::Int32);
     let found = match requested {
-        Some(wanted) => columns.iter().position(|c| c.name.eq_ignore_ascii_case(wanted)),
-        None => columns.iter().position(|c| c.data_type == DataType::Symbol).or_else(|| {
-            columns
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case("symbol") && key_type_ok(c.data_type))
-        }),
+        Some(wanted) => columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(wanted)),
+        None => columns
+            .iter()
+            .position(|c| c.data_type == DataType::Symbol)
+            .or_else(|| {
+                columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case("symbol") && key_type_ok(c.data_type))
+            }),
     };
     match found {
         Some(index) if key_type_ok(columns[index].data_type) => Ok(index),
@@ -122,14 +139,21 @@ fn designate_timestamp(
     requested: Option<&str>,
 ) -> Result<usize, EngineError> {
     let found = match requested {
-        Some(wanted) => columns.iter().position(|c| c.name.eq_ignore_ascii_case(wanted)),
-        None => columns.iter().position(|c| c.data_type == DataType::Timestamp),
+        Some(wanted) => columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(wanted)),
+        None => columns
+            .iter()
+            .position(|c| c.data_type == DataType::Timestamp),
     };
     match found {
         Some(index) if columns[index].data_type == DataType::Timestamp => Ok(index),
         Some(index) => Err(EngineError::InvalidSchema {
             table: table.to_string(),
-            detail: format!("timestamp column `{}` must be TIMESTAMP", columns[index].name),
+            detail: format!(
+                "timestamp column `{}` must be TIMESTAMP",
+                columns[index].name
+            ),
         }),
         None => Err(EngineError::InvalidSchema {
             table: table.to_string(),
@@ -143,7 +167,10 @@ mod tests {
     use super::*;
 
     fn col(name: &str, data_type: DataType) -> ColumnDef {
-        ColumnDef { name: name.into(), data_type }
+        ColumnDef {
+            name: name.into(),
+            data_type,
+        }
     }
 
     #[test]
@@ -159,7 +186,10 @@ mod tests {
 
     #[test]
     fn accepts_integer_symbol_named_symbol() {
-        let columns = vec![col("symbol", DataType::Int64), col("ts", DataType::Timestamp)];
+        let columns = vec![
+            col("symbol", DataType::Int64),
+            col("ts", DataType::Timestamp),
+        ];
         let schema = TableSchema::new("t", columns, None, None).unwrap();
         assert_eq!(schema.symbol_type(), DataType::Int64);
     }

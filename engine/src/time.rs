@@ -45,7 +45,10 @@ mod tests {
         assert_eq!(parse_timestamp_ns("2024-01-02 09:30:00"), Some(ns));
         assert_eq!(parse_timestamp_ns("2024-01-02T09:30:00Z"), Some(ns));
         assert_eq!(parse_timestamp_ns("2024-01-02T04:30:00-05:00"), Some(ns));
-        assert_eq!(parse_timestamp_ns("2024-01-02 09:30:00.000000001"), Some(ns + 1));
+        assert_eq!(
+            parse_timestamp_ns("2024-01-02 09:30:00.000000001"),
+            Some(ns + 1)
+        );
         assert_eq!(parse_timestamp_ns("yesterday"), None);
     }
 

@@ -166,7 +166,10 @@ mod tests {
     fn parses_sql_and_clickhouse_type_spellings() {
         assert_eq!(DataType::parse("float64"), Some(DataType::Float64));
         assert_eq!(DataType::parse("DateTime64(9)"), Some(DataType::Timestamp));
-        assert_eq!(DataType::parse("LowCardinality(String)"), Some(DataType::Symbol));
+        assert_eq!(
+            DataType::parse("LowCardinality(String)"),
+            Some(DataType::Symbol)
+        );
         assert_eq!(DataType::parse("decimal"), None);
     }
 
@@ -174,6 +177,8 @@ mod tests {
     fn total_order_puts_nulls_first_and_compares_mixed_numbers() {
         assert!(Value::Null.total_cmp(&Value::Int(0)).is_lt());
         assert!(Value::Int(2).total_cmp(&Value::Float(1.5)).is_gt());
-        assert!(Value::Str("a".into()).total_cmp(&Value::Str("b".into())).is_lt());
+        assert!(Value::Str("a".into())
+            .total_cmp(&Value::Str("b".into()))
+            .is_lt());
     }
 }

@@ -110,12 +110,7 @@ async fn route(
             let body = read_body(request, limits).await?;
             match params.get("query") {
                 Some(sql) => run_sql(sql, Some(body), &params, coordinator, false, started).await,
-                None => {
-                    let sql = std::str::from_utf8(&body)
-                        .map_err(|e| bad_request("SYNTAX_ERROR", format!("request body is not UTF-8 SQL: {e}")))?
-                        .to_string();
-                    run_sql(&sql, None, &params, coordinator, false, started).await
-                }
+                None => run_body_sql(body, &params, coordinator, started).await,
             }
         }
         (_, "/" | "/ping" | "/health" | "/ready") => {
@@ -179,15 +174,12 @@ async fn run_sql(
         if read_only {
             return Err(read_only_error());
         }
-        let (rest_of_sql, data) = match data {
-            Some(body) => (None, body),
-            None => (Some(insert.rest_offset), Bytes::new()),
+        let inline = &sql.as_bytes()[insert.rest_offset..];
+        let payload = match &data {
+            Some(body) if inline.is_empty() => &body[..],
+            _ => inline,
         };
-        let payload: Bytes = match rest_of_sql {
-            Some(offset) => Bytes::copy_from_slice(sql[offset..].as_bytes()),
-            None => data,
-        };
-        insert_formatted(&insert, &payload, coordinator).await?;
+        insert_formatted(&insert, payload, coordinator).await?;
         return Ok(empty_ok());
     }
     let sql = match &data {
@@ -208,6 +200,29 @@ async fn run_sql(
     result.statistics = QueryStatistics { elapsed_seconds: started.elapsed().as_secs_f64(), ..result.statistics };
     Ok(result_response(format, &result))
 }
+
+/// SQL in the POST body. `INSERT … FORMAT X` may be followed by its data in the same body;
+/// that data may be binary (RowBinary), so only the header line is decoded as text.
+async fn run_body_sql(
+    body: Bytes,
+    params: &HashMap<String, String>,
+    coordinator: &Coordinator,
+    started: Instant,
+) -> Result<Response<Full<Bytes>>, HttpError> {
+    let header_end = body.iter().take(INSERT_HEADER_SIZE_MAX).position(|&b| b == b'\n').map_or(body.len(), |i| i + 1);
+    if let Ok(header) = std::str::from_utf8(&body[..header_end.min(body.len())]) {
+        if let Some(insert) = InsertFormat::parse(header) {
+            insert_formatted(&insert, &body[insert.rest_offset..], coordinator).await?;
+            return Ok(empty_ok());
+        }
+    }
+    let sql = std::str::from_utf8(&body)
+        .map_err(|e| bad_request("SYNTAX_ERROR", format!("request body is not UTF-8 SQL: {e}")))?;
+    run_sql(sql, None, params, coordinator, false, started).await
+}
+
+/// Longest `INSERT … FORMAT X` header line searched for in a POST body.
+const INSERT_HEADER_SIZE_MAX: usize = 64 * 1024;
 
 fn read_only_error() -> HttpError {
     HttpError {

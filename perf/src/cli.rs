@@ -280,3 +280,17 @@ mod tests {
         }
     }
 }
+
+/// Flags of `ingest` (in-process, no server).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct IngestArgs {
+    /// Executors (pinned cores) to run.
+    #[arg(long, default_value_t = 2)]
+    pub cores: usize,
+    /// Rows per insert call.
+    #[arg(long, default_value_t = 4096)]
+    pub batch: usize,
+    /// Rows in total (split over the executors).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: usize,
+}

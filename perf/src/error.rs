@@ -6,6 +6,12 @@ use crate::limits::BODY_EXCERPT_CHARS_MAX;
 /// Everything that can stop a benchmark run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// The in-process engine failed to start or to apply a batch.
+    #[error("in-process engine: {detail}")]
+    Engine {
+        /// What failed.
+        detail: String,
+    },
     /// A command-line value is outside what the harness accepts (the user's fault).
     #[error("invalid --{name}: {detail}")]
     Argument {

@@ -18,6 +18,7 @@ pub mod gen;
 
 // Measuring and reporting.
 pub mod bench;
+pub mod ingest;
 pub mod report;
 
 // Plumbing.

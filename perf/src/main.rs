@@ -6,7 +6,8 @@
 
 use clap::{Parser, Subcommand};
 use quecto_perf::bench::{insert_run, line_write, ping_run, query_run, suite_run};
-use quecto_perf::cli::{InsertArgs, LoopCounts, PingArgs, QueryArgs, SuiteArgs};
+use quecto_perf::cli::{IngestArgs, InsertArgs, LoopCounts, PingArgs, QueryArgs, SuiteArgs};
+use quecto_perf::ingest::{ingest_run, IngestConfig};
 use quecto_perf::client::HttpClient;
 use quecto_perf::report::{machine_line, Machine};
 use quecto_perf::BenchError;
@@ -29,6 +30,8 @@ enum Command {
     Query(QueryArgs),
     /// Bulk-load generated trades; rows/s overall and per-batch latency.
     Insert(InsertArgs),
+    /// In-process ingest into the engine API on pinned executors (no server, no HTTP).
+    Ingest(IngestArgs),
     /// The standard run: ping, load, VWAP of one symbol, full-table scan, vwap/ping ratio.
     Suite(SuiteArgs),
 }
@@ -62,6 +65,13 @@ fn command_run(out: &mut impl Write, command: &Command) -> Result<(), BenchError
             let config = args.gen_config()?;
             let client = HttpClient::new(&args.server.url)?;
             insert_run(out, &client, &args.table, &config).map(drop)
+        }
+        Command::Ingest(args) => {
+            let config = IngestConfig { cores: args.cores, batch_rows: args.batch, rows: args.rows };
+            for line in ingest_run(config)? {
+                line_write(out, &line)?;
+            }
+            Ok(())
         }
         Command::Suite(args) => {
             let client = HttpClient::new(&args.server.url)?;

@@ -35,7 +35,8 @@ impl Scope for TableScope<'_> {
     }
 
     fn column_type(&self, index: usize) -> DataType {
-        self.schema.map_or(DataType::Int64, |s| s.columns[index].data_type)
+        self.schema
+            .map_or(DataType::Int64, |s| s.columns[index].data_type)
     }
 }
 
@@ -52,32 +53,67 @@ pub fn bind(expr: &Expr, scope: &mut dyn Scope) -> Result<ScalarExpr, QueryError
     Ok(match expr {
         Expr::Value(v) => ScalarExpr::Literal(literal(&v.value)?),
         Expr::Nested(inner) => bind(inner, scope)?,
-        Expr::UnaryOp { op: UnaryOperator::Not, expr } => ScalarExpr::Not(Box::new(bind(expr, scope)?)),
-        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match bind(expr, scope)? {
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => ScalarExpr::Not(Box::new(bind(expr, scope)?)),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match bind(expr, scope)? {
             ScalarExpr::Literal(Value::Int(v)) => ScalarExpr::Literal(Value::Int(-v)),
             ScalarExpr::Literal(Value::Float(v)) => ScalarExpr::Literal(Value::Float(-v)),
             other => ScalarExpr::Negate(Box::new(other)),
         },
-        Expr::UnaryOp { op: UnaryOperator::Plus, expr } => bind(expr, scope)?,
+        Expr::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => bind(expr, scope)?,
         Expr::BinaryOp { left, op, right } => {
             let op = binary_op(op)?;
             let (l, r) = (bind(left, scope)?, bind(right, scope)?);
             coerce_comparison(op, l, r, scope)
         }
-        Expr::IsNull(inner) => ScalarExpr::IsNull { expr: Box::new(bind(inner, scope)?), negated: false },
-        Expr::IsNotNull(inner) => ScalarExpr::IsNull { expr: Box::new(bind(inner, scope)?), negated: true },
-        Expr::InList { expr, list, negated } => {
+        Expr::IsNull(inner) => ScalarExpr::IsNull {
+            expr: Box::new(bind(inner, scope)?),
+            negated: false,
+        },
+        Expr::IsNotNull(inner) => ScalarExpr::IsNull {
+            expr: Box::new(bind(inner, scope)?),
+            negated: true,
+        },
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let bound = bind(expr, scope)?;
             let timestamps = is_timestamp(&bound, scope);
-            let list = list.iter().map(|item| constant(item, timestamps)).collect::<Result<_, _>>()?;
-            ScalarExpr::InList { expr: Box::new(bound), list, negated: *negated }
+            let list = list
+                .iter()
+                .map(|item| constant(item, timestamps))
+                .collect::<Result<_, _>>()?;
+            ScalarExpr::InList {
+                expr: Box::new(bound),
+                list,
+                negated: *negated,
+            }
         }
-        Expr::Between { expr, negated, low, high } => {
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
             let x = bind(expr, scope)?;
             let (low, high) = (bind(low, scope)?, bind(high, scope)?);
             let low = coerce_comparison(BinaryOp::GtEq, x.clone(), low, scope);
             let high = coerce_comparison(BinaryOp::LtEq, x, high, scope);
-            let both = ScalarExpr::Binary { op: BinaryOp::And, left: Box::new(low), right: Box::new(high) };
+            let both = ScalarExpr::Binary {
+                op: BinaryOp::And,
+                left: Box::new(low),
+                right: Box::new(high),
+            };
             if *negated {
                 ScalarExpr::Not(Box::new(both))
             } else {
@@ -85,17 +121,25 @@ pub fn bind(expr: &Expr, scope: &mut dyn Scope) -> Result<ScalarExpr, QueryError
             }
         }
         Expr::Function(f) => {
-            return Err(QueryError::Unsupported { what: format!("function `{}` in this position", f.name) })
+            return Err(QueryError::Unsupported {
+                what: format!("function `{}` in this position", f.name),
+            })
         }
-        other => return Err(QueryError::Unsupported { what: format!("expression `{other}`") }),
+        other => {
+            return Err(QueryError::Unsupported {
+                what: format!("expression `{other}`"),
+            })
+        }
     })
 }
 
 fn column_index(name: &str, schema: Option<&TableSchema>) -> Result<usize, QueryError> {
-    schema.and_then(|s| s.column_index(name)).ok_or_else(|| QueryError::UnknownColumn {
-        column: name.to_string(),
-        table: schema.map(|s| s.name.clone()),
-    })
+    schema
+        .and_then(|s| s.column_index(name))
+        .ok_or_else(|| QueryError::UnknownColumn {
+            column: name.to_string(),
+            table: schema.map(|s| s.name.clone()),
+        })
 }
 
 /// A SQL literal as a value.
@@ -103,12 +147,18 @@ pub fn literal(value: &SqlValue) -> Result<Value, QueryError> {
     Ok(match value {
         SqlValue::Number(text, _) => match text.parse::<i64>() {
             Ok(v) => Value::Int(v),
-            Err(_) => Value::Float(text.parse().map_err(|_| QueryError::Type { detail: format!("bad number {text}") })?),
+            Err(_) => Value::Float(text.parse().map_err(|_| QueryError::Type {
+                detail: format!("bad number {text}"),
+            })?),
         },
         SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => Value::Str(s.clone()),
         SqlValue::Boolean(b) => Value::Bool(*b),
         SqlValue::Null => Value::Null,
-        other => return Err(QueryError::Unsupported { what: format!("literal {other}") }),
+        other => {
+            return Err(QueryError::Unsupported {
+                what: format!("literal {other}"),
+            })
+        }
     })
 }
 
@@ -118,14 +168,22 @@ pub fn constant(expr: &Expr, as_timestamp: bool) -> Result<Value, QueryError> {
         detail: format!("`{expr}` is not a constant"),
     })?;
     let value = crate::row_eval::eval_row(&bound, &[])?;
-    Ok(if as_timestamp { timestamp_literal(value)? } else { value })
+    Ok(if as_timestamp {
+        timestamp_literal(value)?
+    } else {
+        value
+    })
 }
 
 fn timestamp_literal(value: Value) -> Result<Value, QueryError> {
     match value {
-        Value::Str(text) => parse_timestamp_ns(&text)
-            .map(Value::Int)
-            .ok_or_else(|| QueryError::Type { detail: format!("'{text}' is not a timestamp") }),
+        Value::Str(text) => {
+            parse_timestamp_ns(&text)
+                .map(Value::Int)
+                .ok_or_else(|| QueryError::Type {
+                    detail: format!("'{text}' is not a timestamp"),
+                })
+        }
         other => Ok(other),
     }
 }
@@ -137,7 +195,9 @@ fn is_timestamp(expr: &ScalarExpr, scope: &dyn Scope) -> bool {
 /// Builds `l op r`, turning a string literal compared with a timestamp column into ns.
 fn coerce_comparison(op: BinaryOp, l: ScalarExpr, r: ScalarExpr, scope: &dyn Scope) -> ScalarExpr {
     let fix = |side: ScalarExpr, other: &ScalarExpr| match side {
-        ScalarExpr::Literal(Value::Str(text)) if op.is_comparison() && is_timestamp(other, scope) => {
+        ScalarExpr::Literal(Value::Str(text))
+            if op.is_comparison() && is_timestamp(other, scope) =>
+        {
             match parse_timestamp_ns(&text) {
                 Some(ns) => ScalarExpr::Literal(Value::Int(ns)),
                 None => ScalarExpr::Literal(Value::Str(text)),
@@ -147,7 +207,11 @@ fn coerce_comparison(op: BinaryOp, l: ScalarExpr, r: ScalarExpr, scope: &dyn Sco
     };
     let l2 = fix(l, &r);
     let r2 = fix(r, &l2);
-    ScalarExpr::Binary { op, left: Box::new(l2), right: Box::new(r2) }
+    ScalarExpr::Binary {
+        op,
+        left: Box::new(l2),
+        right: Box::new(r2),
+    }
 }
 
 fn binary_op(op: &BinaryOperator) -> Result<BinaryOp, QueryError> {
@@ -165,7 +229,11 @@ fn binary_op(op: &BinaryOperator) -> Result<BinaryOp, QueryError> {
         BinaryOperator::GtEq => BinaryOp::GtEq,
         BinaryOperator::And => BinaryOp::And,
         BinaryOperator::Or => BinaryOp::Or,
-        other => return Err(QueryError::Unsupported { what: format!("operator {other}") }),
+        other => {
+            return Err(QueryError::Unsupported {
+                what: format!("operator {other}"),
+            })
+        }
     })
 }
 
@@ -190,7 +258,9 @@ pub fn type_of(expr: &ScalarExpr, inputs: &[DataType]) -> DataType {
                 DataType::Int64
             }
         }
-        ScalarExpr::Not(_) | ScalarExpr::IsNull { .. } | ScalarExpr::InList { .. } => DataType::Bool,
+        ScalarExpr::Not(_) | ScalarExpr::IsNull { .. } | ScalarExpr::InList { .. } => {
+            DataType::Bool
+        }
         ScalarExpr::Negate(inner) => match type_of(inner, inputs) {
             t if t.is_float() => DataType::Float64,
             _ => DataType::Int64,

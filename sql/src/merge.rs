@@ -12,7 +12,10 @@ use crate::row_eval::eval_row;
 use crate::select::{Merge, SelectPlan};
 
 /// Merges the fragments' results of `plan` into the final result.
-pub fn merge_results(plan: &SelectPlan, results: Vec<FragmentResult>) -> Result<ResultSet, QueryError> {
+pub fn merge_results(
+    plan: &SelectPlan,
+    results: Vec<FragmentResult>,
+) -> Result<ResultSet, QueryError> {
     let mut statistics = QueryStatistics::default();
     let mut data = Vec::with_capacity(results.len());
     for result in results {
@@ -21,12 +24,25 @@ pub fn merge_results(plan: &SelectPlan, results: Vec<FragmentResult>) -> Result<
         data.push(result.data);
     }
     let rows = match &plan.merge {
-        Merge::Aggregate { groups_count, functions, having, outputs, order_by, limit, offset } => {
+        Merge::Aggregate {
+            groups_count,
+            functions,
+            having,
+            outputs,
+            order_by,
+            limit,
+            offset,
+        } => {
             let merged = merge_groups(data, *groups_count, functions)?;
             let kept = apply_having(merged, having.as_ref())?;
             project_sorted(kept, outputs, order_by, *limit, *offset)?
         }
-        Merge::Rows { columns_count, order_by, limit, offset } => {
+        Merge::Rows {
+            columns_count,
+            order_by,
+            limit,
+            offset,
+        } => {
             let mut rows: Vec<Vec<Value>> = Vec::new();
             for part in data {
                 match part {
@@ -42,11 +58,17 @@ pub fn merge_results(plan: &SelectPlan, results: Vec<FragmentResult>) -> Result<
             rows
         }
     };
-    Ok(ResultSet { columns: plan.columns.clone(), rows, statistics })
+    Ok(ResultSet {
+        columns: plan.columns.clone(),
+        rows,
+        statistics,
+    })
 }
 
 fn internal(detail: &str) -> QueryError {
-    QueryError::Engine(quecto_engine::EngineError::Internal { detail: detail.to_string() })
+    QueryError::Engine(quecto_engine::EngineError::Internal {
+        detail: detail.to_string(),
+    })
 }
 
 fn page(rows: Vec<Vec<Value>>, limit: Option<usize>, offset: usize) -> Vec<Vec<Value>> {
@@ -63,7 +85,9 @@ fn merge_groups(
     let mut index: AHashMap<Vec<KeyPart>, usize> = AHashMap::new();
     let mut groups: Vec<(Vec<Value>, Vec<AggState>)> = Vec::new();
     for part in data {
-        let FragmentData::Groups(parts) = part else { return Err(internal("rows from an aggregate fragment")) };
+        let FragmentData::Groups(parts) = part else {
+            return Err(internal("rows from an aggregate fragment"));
+        };
         for group in parts {
             let key: Vec<KeyPart> = group.key.iter().map(KeyPart::from_value).collect();
             match index.get(&key) {
@@ -80,7 +104,10 @@ fn merge_groups(
         }
     }
     if groups.is_empty() && groups_count == 0 {
-        groups.push((Vec::new(), functions.iter().map(|f| AggState::new(*f)).collect()));
+        groups.push((
+            Vec::new(),
+            functions.iter().map(|f| AggState::new(*f)).collect(),
+        ));
     }
     groups
         .into_iter()
@@ -93,8 +120,13 @@ fn merge_groups(
         .collect()
 }
 
-fn apply_having(rows: Vec<Vec<Value>>, having: Option<&ScalarExpr>) -> Result<Vec<Vec<Value>>, QueryError> {
-    let Some(having) = having else { return Ok(rows) };
+fn apply_having(
+    rows: Vec<Vec<Value>>,
+    having: Option<&ScalarExpr>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let Some(having) = having else {
+        return Ok(rows);
+    };
     let mut kept = Vec::with_capacity(rows.len());
     for row in rows {
         if eval_row(having, &row)? == Value::Bool(true) {

@@ -11,20 +11,36 @@ pub fn eval_row(expr: &ScalarExpr, row: &[Value]) -> Result<Value, EngineError> 
     Ok(match expr {
         ScalarExpr::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
         ScalarExpr::Literal(v) => v.clone(),
-        ScalarExpr::Binary { op, left, right } => binary(*op, eval_row(left, row)?, eval_row(right, row)?)?,
+        ScalarExpr::Binary { op, left, right } => {
+            binary(*op, eval_row(left, row)?, eval_row(right, row)?)?
+        }
         ScalarExpr::Not(inner) => match eval_row(inner, row)? {
             Value::Bool(b) => Value::Bool(!b),
             Value::Null => Value::Null,
-            other => return Err(EngineError::Evaluation { detail: format!("NOT {other}") }),
+            other => {
+                return Err(EngineError::Evaluation {
+                    detail: format!("NOT {other}"),
+                })
+            }
         },
         ScalarExpr::Negate(inner) => match eval_row(inner, row)? {
             Value::Int(v) => Value::Int(v.checked_neg().ok_or_else(|| overflow("negation"))?),
             Value::Float(v) => Value::Float(-v),
             Value::Null => Value::Null,
-            other => return Err(EngineError::Evaluation { detail: format!("-{other}") }),
+            other => {
+                return Err(EngineError::Evaluation {
+                    detail: format!("-{other}"),
+                })
+            }
         },
-        ScalarExpr::IsNull { expr, negated } => Value::Bool(eval_row(expr, row)?.is_null() != *negated),
-        ScalarExpr::InList { expr, list, negated } => {
+        ScalarExpr::IsNull { expr, negated } => {
+            Value::Bool(eval_row(expr, row)?.is_null() != *negated)
+        }
+        ScalarExpr::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let value = eval_row(expr, row)?;
             if value.is_null() {
                 Value::Null
@@ -36,7 +52,9 @@ pub fn eval_row(expr: &ScalarExpr, row: &[Value]) -> Result<Value, EngineError> 
 }
 
 fn overflow(what: &str) -> EngineError {
-    EngineError::Overflow { function: what.to_string() }
+    EngineError::Overflow {
+        function: what.to_string(),
+    }
 }
 
 fn equal(a: &Value, b: &Value) -> bool {
@@ -60,7 +78,9 @@ fn binary(op: BinaryOp, l: Value, r: Value) -> Result<Value, EngineError> {
         let comparable = matches!((&l, &r), (Value::Str(_), Value::Str(_)))
             || (!matches!(l, Value::Str(_)) && !matches!(r, Value::Str(_)));
         if !comparable {
-            return Err(EngineError::Evaluation { detail: format!("comparison of {l} and {r}") });
+            return Err(EngineError::Evaluation {
+                detail: format!("comparison of {l} and {r}"),
+            });
         }
         let ordering = l.total_cmp(&r);
         return Ok(Value::Bool(match op {
@@ -81,13 +101,21 @@ fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value, EngineError> {
             BinaryOp::Add => a.checked_add(*b),
             BinaryOp::Subtract => a.checked_sub(*b),
             BinaryOp::Multiply => a.checked_mul(*b),
-            _ if *b == 0 => return Err(EngineError::Evaluation { detail: "modulo by zero".into() }),
+            _ if *b == 0 => {
+                return Err(EngineError::Evaluation {
+                    detail: "modulo by zero".into(),
+                })
+            }
             _ => a.checked_rem(*b),
         };
-        return result.map(Value::Int).ok_or_else(|| overflow(&format!("{op:?}")));
+        return result
+            .map(Value::Int)
+            .ok_or_else(|| overflow(&format!("{op:?}")));
     }
     let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) else {
-        return Err(EngineError::Evaluation { detail: format!("{op:?} of {l} and {r}") });
+        return Err(EngineError::Evaluation {
+            detail: format!("{op:?} of {l} and {r}"),
+        });
     };
     Ok(Value::Float(match op {
         BinaryOp::Add => a + b,
@@ -121,17 +149,33 @@ mod tests {
 
     #[test]
     fn integer_arithmetic_is_checked_and_division_is_float() {
-        let add = ScalarExpr::Binary { op: BinaryOp::Add, left: lit(Value::Int(i64::MAX)), right: lit(Value::Int(1)) };
+        let add = ScalarExpr::Binary {
+            op: BinaryOp::Add,
+            left: lit(Value::Int(i64::MAX)),
+            right: lit(Value::Int(1)),
+        };
         assert!(eval_row(&add, &[]).is_err());
-        let div = ScalarExpr::Binary { op: BinaryOp::Divide, left: lit(Value::Int(1)), right: lit(Value::Int(4)) };
+        let div = ScalarExpr::Binary {
+            op: BinaryOp::Divide,
+            left: lit(Value::Int(1)),
+            right: lit(Value::Int(4)),
+        };
         assert_eq!(eval_row(&div, &[]).unwrap(), Value::Float(0.25));
     }
 
     #[test]
     fn kleene_logic_with_nulls() {
-        let or = ScalarExpr::Binary { op: BinaryOp::Or, left: lit(Value::Null), right: lit(Value::Bool(true)) };
+        let or = ScalarExpr::Binary {
+            op: BinaryOp::Or,
+            left: lit(Value::Null),
+            right: lit(Value::Bool(true)),
+        };
         assert_eq!(eval_row(&or, &[]).unwrap(), Value::Bool(true));
-        let and = ScalarExpr::Binary { op: BinaryOp::And, left: lit(Value::Null), right: lit(Value::Bool(true)) };
+        let and = ScalarExpr::Binary {
+            op: BinaryOp::And,
+            left: lit(Value::Null),
+            right: lit(Value::Bool(true)),
+        };
         assert_eq!(eval_row(&and, &[]).unwrap(), Value::Null);
     }
 }

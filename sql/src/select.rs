@@ -69,11 +69,21 @@ pub trait Catalog {
 }
 
 /// Plans a SELECT with a FROM clause over one table.
-pub fn plan_select(query: &Query, select: &Select, catalog: &dyn Catalog) -> Result<SelectPlan, QueryError> {
+pub fn plan_select(
+    query: &Query,
+    select: &Select,
+    catalog: &dyn Catalog,
+) -> Result<SelectPlan, QueryError> {
     let schema = from_table(select, catalog)?;
     let items = select_items(select, &schema)?;
-    let filter = select.selection.as_ref().map(|e| bind_scalar(e, Some(&schema))).transpose()?;
-    let symbols = filter.as_ref().and_then(|f| routed_symbols(f, schema.symbol_index));
+    let filter = select
+        .selection
+        .as_ref()
+        .map(|e| bind_scalar(e, Some(&schema)))
+        .transpose()?;
+    let symbols = filter
+        .as_ref()
+        .and_then(|f| routed_symbols(f, schema.symbol_index));
     let (limit, offset) = limit_offset(query)?;
     let order = order_by_items(query);
     let group_asts = group_by_exprs(select)?;
@@ -82,26 +92,55 @@ pub fn plan_select(query: &Query, select: &Select, catalog: &dyn Catalog) -> Res
         || items.iter().any(|(e, _)| contains_aggregate(e))
         || order.iter().any(|(e, _)| contains_aggregate(e));
     let (output, merge, columns) = if is_aggregate {
-        plan_aggregate(&schema, &items, &group_asts, select.having.as_ref(), &order, (limit, offset))?
+        plan_aggregate(
+            &schema,
+            &items,
+            &group_asts,
+            select.having.as_ref(),
+            &order,
+            (limit, offset),
+        )?
     } else {
         plan_rows(&schema, &items, &order, (limit, offset))?
     };
-    let fragment = Fragment { table: schema.name.clone(), symbols, filter, output };
-    Ok(SelectPlan { fragment, merge, columns })
+    let fragment = Fragment {
+        table: schema.name.clone(),
+        symbols,
+        filter,
+        output,
+    };
+    Ok(SelectPlan {
+        fragment,
+        merge,
+        columns,
+    })
 }
 
 fn from_table(select: &Select, catalog: &dyn Catalog) -> Result<TableSchema, QueryError> {
     let [from] = select.from.as_slice() else {
-        return Err(QueryError::Unsupported { what: "a SELECT over more than one table".into() });
+        return Err(QueryError::Unsupported {
+            what: "a SELECT over more than one table".into(),
+        });
     };
     if !from.joins.is_empty() {
-        return Err(QueryError::Unsupported { what: "JOIN".into() });
+        return Err(QueryError::Unsupported {
+            what: "JOIN".into(),
+        });
     }
     let TableFactor::Table { name, .. } = &from.relation else {
-        return Err(QueryError::Unsupported { what: format!("FROM {}", from.relation) });
+        return Err(QueryError::Unsupported {
+            what: format!("FROM {}", from.relation),
+        });
     };
-    let table = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default();
-    catalog.table(&table).ok_or(QueryError::UnknownTable { table })
+    let table = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_default();
+    catalog
+        .table(&table)
+        .ok_or(QueryError::UnknownTable { table })
 }
 
 /// Select items as (expression, output name); `*` expands to every column.
@@ -110,7 +149,9 @@ fn select_items(select: &Select, schema: &TableSchema) -> Result<Vec<(Expr, Stri
     for item in &select.projection {
         match item {
             SelectItem::UnnamedExpr(expr) => items.push((expr.clone(), expr.to_string())),
-            SelectItem::ExprWithAlias { expr, alias } => items.push((expr.clone(), alias.value.clone())),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                items.push((expr.clone(), alias.value.clone()))
+            }
             SelectItem::Wildcard(_) => {
                 for column in &schema.columns {
                     let ident = sqlparser::ast::Ident::new(column.name.clone());
@@ -118,7 +159,9 @@ fn select_items(select: &Select, schema: &TableSchema) -> Result<Vec<(Expr, Stri
                 }
             }
             SelectItem::QualifiedWildcard(..) | SelectItem::ExprWithAliases { .. } => {
-                return Err(QueryError::Unsupported { what: "qualified wildcard".into() })
+                return Err(QueryError::Unsupported {
+                    what: "qualified wildcard".into(),
+                })
             }
         }
     }
@@ -147,16 +190,25 @@ fn resolve_alias(expr: &Expr, items: &[(Expr, String)], schema: &TableSchema) ->
 fn group_by_exprs(select: &Select) -> Result<Vec<Expr>, QueryError> {
     match &select.group_by {
         GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => Ok(exprs.clone()),
-        other => Err(QueryError::Unsupported { what: format!("{other}") }),
+        other => Err(QueryError::Unsupported {
+            what: format!("{other}"),
+        }),
     }
 }
 
 fn order_by_items(query: &Query) -> Vec<(Expr, bool)> {
-    let Some(order_by) = &query.order_by else { return Vec::new() };
+    let Some(order_by) = &query.order_by else {
+        return Vec::new();
+    };
     match &order_by.kind {
         OrderByKind::Expressions(exprs) => exprs
             .iter()
-            .map(|o| (o.expr.clone(), matches!(o.options.sort, Some(OrderBySort::Desc))))
+            .map(|o| {
+                (
+                    o.expr.clone(),
+                    matches!(o.options.sort, Some(OrderBySort::Desc)),
+                )
+            })
             .collect(),
         OrderByKind::All(_) => Vec::new(),
     }
@@ -166,20 +218,34 @@ fn limit_offset(query: &Query) -> Result<(Option<usize>, usize), QueryError> {
     let count = |e: &Expr| -> Result<usize, QueryError> {
         match constant(e, false)? {
             Value::Int(n) if n >= 0 => Ok(n as usize),
-            other => Err(QueryError::Type { detail: format!("LIMIT/OFFSET must be a non-negative integer, not {other}") }),
+            other => Err(QueryError::Type {
+                detail: format!("LIMIT/OFFSET must be a non-negative integer, not {other}"),
+            }),
         }
     };
     match &query.limit_clause {
         None => Ok((None, 0)),
-        Some(LimitClause::LimitOffset { limit, offset, limit_by }) => {
+        Some(LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) => {
             if !limit_by.is_empty() {
-                return Err(QueryError::Unsupported { what: "LIMIT BY".into() });
+                return Err(QueryError::Unsupported {
+                    what: "LIMIT BY".into(),
+                });
             }
             let limit = limit.as_ref().map(count).transpose()?;
-            let offset = offset.as_ref().map(|o| count(&o.value)).transpose()?.unwrap_or(0);
+            let offset = offset
+                .as_ref()
+                .map(|o| count(&o.value))
+                .transpose()?
+                .unwrap_or(0);
             Ok((limit, offset))
         }
-        Some(LimitClause::OffsetCommaLimit { offset, limit }) => Ok((Some(count(limit)?), count(offset)?)),
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+            Ok((Some(count(limit)?), count(offset)?))
+        }
     }
 }
 
@@ -203,10 +269,13 @@ fn contains_aggregate(expr: &Expr) -> bool {
     match expr {
         Expr::Function(f) => aggregate_function(&f.name.to_string(), false).is_some(),
         Expr::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
-        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::IsNull(expr) | Expr::IsNotNull(expr) => {
-            contains_aggregate(expr)
-        }
-        Expr::Between { expr, low, high, .. } => [expr, low, high].iter().any(|e| contains_aggregate(e)),
+        Expr::UnaryOp { expr, .. }
+        | Expr::Nested(expr)
+        | Expr::IsNull(expr)
+        | Expr::IsNotNull(expr) => contains_aggregate(expr),
+        Expr::Between {
+            expr, low, high, ..
+        } => [expr, low, high].iter().any(|e| contains_aggregate(e)),
         Expr::InList { expr, .. } => contains_aggregate(expr),
         _ => false,
     }
@@ -215,19 +284,32 @@ fn contains_aggregate(expr: &Expr) -> bool {
 /// The symbols a filter restricts the scan to, from top-level `symbol = X` / `symbol IN (..)`.
 fn routed_symbols(filter: &ScalarExpr, symbol_index: usize) -> Option<Vec<SymbolKey>> {
     match filter {
-        ScalarExpr::Binary { op: BinaryOp::And, left, right } => {
-            routed_symbols(left, symbol_index).or_else(|| routed_symbols(right, symbol_index))
-        }
-        ScalarExpr::Binary { op: BinaryOp::Eq, left, right } => match (&**left, &**right) {
-            (ScalarExpr::Column(c), ScalarExpr::Literal(v)) | (ScalarExpr::Literal(v), ScalarExpr::Column(c))
+        ScalarExpr::Binary {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => routed_symbols(left, symbol_index).or_else(|| routed_symbols(right, symbol_index)),
+        ScalarExpr::Binary {
+            op: BinaryOp::Eq,
+            left,
+            right,
+        } => match (&**left, &**right) {
+            (ScalarExpr::Column(c), ScalarExpr::Literal(v))
+            | (ScalarExpr::Literal(v), ScalarExpr::Column(c))
                 if *c == symbol_index =>
             {
                 Some(SymbolKey::from_value(v).into_iter().collect())
             }
             _ => None,
         },
-        ScalarExpr::InList { expr, list, negated: false } => match &**expr {
-            ScalarExpr::Column(c) if *c == symbol_index => Some(list.iter().filter_map(SymbolKey::from_value).collect()),
+        ScalarExpr::InList {
+            expr,
+            list,
+            negated: false,
+        } => match &**expr {
+            ScalarExpr::Column(c) if *c == symbol_index => {
+                Some(list.iter().filter_map(SymbolKey::from_value).collect())
+            }
             _ => None,
         },
         _ => None,
@@ -247,19 +329,37 @@ fn plan_rows(
     let mut result_columns = Vec::with_capacity(items.len());
     for (expr, name) in items {
         let bound = bind_scalar(expr, Some(schema))?;
-        result_columns.push(ResultColumn { name: name.clone(), data_type: type_of(&bound, &types) });
+        result_columns.push(ResultColumn {
+            name: name.clone(),
+            data_type: type_of(&bound, &types),
+        });
         columns.push(bound);
     }
     let mut fragment_keys = Vec::with_capacity(order.len());
     let mut merge_keys = Vec::with_capacity(order.len());
     for (index, (expr, descending)) in order.iter().enumerate() {
         let expr = resolve_alias(expr, items, schema);
-        fragment_keys.push(SortKey { expr: bind_scalar(&expr, Some(schema))?, descending: *descending });
-        merge_keys.push(SortKey { expr: ScalarExpr::Column(columns.len() + index), descending: *descending });
+        fragment_keys.push(SortKey {
+            expr: bind_scalar(&expr, Some(schema))?,
+            descending: *descending,
+        });
+        merge_keys.push(SortKey {
+            expr: ScalarExpr::Column(columns.len() + index),
+            descending: *descending,
+        });
     }
     let fragment_limit = limit.map(|l| l.saturating_add(offset));
-    let merge = Merge::Rows { columns_count: columns.len(), order_by: merge_keys, limit, offset };
-    let output = FragmentOutput::Rows { columns, order_by: fragment_keys, limit: fragment_limit };
+    let merge = Merge::Rows {
+        columns_count: columns.len(),
+        order_by: merge_keys,
+        limit,
+        offset,
+    };
+    let output = FragmentOutput::Rows {
+        columns,
+        order_by: fragment_keys,
+        limit: fragment_limit,
+    };
     Ok((output, merge, result_columns))
 }
 
@@ -281,15 +381,26 @@ impl AggregateScope<'_> {
     fn aggregate(&mut self, expr: &Expr) -> Option<Result<ScalarExpr, QueryError>> {
         let Expr::Function(f) = expr else { return None };
         let FunctionArguments::List(list) = &f.args else {
-            return aggregate_function(&f.name.to_string(), false)
-                .map(|_| Err(QueryError::Type { detail: format!("{} needs arguments", f.name) }));
+            return aggregate_function(&f.name.to_string(), false).map(|_| {
+                Err(QueryError::Type {
+                    detail: format!("{} needs arguments", f.name),
+                })
+            });
         };
-        let distinct = matches!(list.duplicate_treatment, Some(sqlparser::ast::DuplicateTreatment::Distinct));
+        let distinct = matches!(
+            list.duplicate_treatment,
+            Some(sqlparser::ast::DuplicateTreatment::Distinct)
+        );
         let function = aggregate_function(&f.name.to_string(), distinct)?;
         Some(self.aggregate_call(function, &list.args, &expr.to_string()))
     }
 
-    fn aggregate_call(&mut self, function: AggregateFunction, args: &[FunctionArg], text: &str) -> Result<ScalarExpr, QueryError> {
+    fn aggregate_call(
+        &mut self,
+        function: AggregateFunction,
+        args: &[FunctionArg],
+        text: &str,
+    ) -> Result<ScalarExpr, QueryError> {
         let text = text.to_ascii_lowercase();
         if let Some(index) = self.call_texts.iter().position(|t| *t == text) {
             return Ok(ScalarExpr::Column(self.group_exprs.len() + index));
@@ -297,9 +408,16 @@ impl AggregateScope<'_> {
         let mut bound = Vec::with_capacity(args.len());
         for arg in args {
             match arg {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => bound.push(bind_scalar(e, Some(self.schema))?),
-                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if function == AggregateFunction::Count => {}
-                other => return Err(QueryError::Unsupported { what: format!("aggregate argument {other}") }),
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
+                    bound.push(bind_scalar(e, Some(self.schema))?)
+                }
+                FunctionArg::Unnamed(FunctionArgExpr::Wildcard)
+                    if function == AggregateFunction::Count => {}
+                other => {
+                    return Err(QueryError::Unsupported {
+                        what: format!("aggregate argument {other}"),
+                    })
+                }
             }
         }
         let arity_ok = match function {
@@ -308,33 +426,50 @@ impl AggregateScope<'_> {
             _ => bound.len() == 1,
         };
         if !arity_ok {
-            return Err(QueryError::Type { detail: format!("wrong number of arguments to {}", function.name()) });
+            return Err(QueryError::Type {
+                detail: format!("wrong number of arguments to {}", function.name()),
+            });
         }
         let data_type = self.aggregate_type(function, &bound)?;
-        self.calls.push(AggregateCall { function, args: bound });
+        self.calls.push(AggregateCall {
+            function,
+            args: bound,
+        });
         self.call_texts.push(text);
         self.call_types.push(data_type);
-        Ok(ScalarExpr::Column(self.group_exprs.len() + self.calls.len() - 1))
+        Ok(ScalarExpr::Column(
+            self.group_exprs.len() + self.calls.len() - 1,
+        ))
     }
 
-    fn aggregate_type(&self, function: AggregateFunction, args: &[ScalarExpr]) -> Result<DataType, QueryError> {
+    fn aggregate_type(
+        &self,
+        function: AggregateFunction,
+        args: &[ScalarExpr],
+    ) -> Result<DataType, QueryError> {
         let types: Vec<DataType> = self.schema.columns.iter().map(|c| c.data_type).collect();
         let arg_type = args.first().map(|a| type_of(a, &types));
-        let numeric = |t: Option<DataType>| t.is_some_and(|t| t.is_numeric() || t == DataType::Bool);
+        let numeric =
+            |t: Option<DataType>| t.is_some_and(|t| t.is_numeric() || t == DataType::Bool);
         Ok(match function {
             AggregateFunction::Count | AggregateFunction::CountDistinct => DataType::UInt64,
             AggregateFunction::Sum if numeric(arg_type) => match arg_type {
                 Some(t) if t.is_float() => DataType::Float64,
                 _ => DataType::Int64,
             },
-            AggregateFunction::Avg | AggregateFunction::Vwap if args.iter().all(|a| numeric(Some(type_of(a, &types)))) => {
+            AggregateFunction::Avg | AggregateFunction::Vwap
+                if args.iter().all(|a| numeric(Some(type_of(a, &types)))) =>
+            {
                 DataType::Float64
             }
-            AggregateFunction::Min | AggregateFunction::Max | AggregateFunction::First | AggregateFunction::Last => {
-                arg_type.unwrap_or(DataType::Int64)
-            }
+            AggregateFunction::Min
+            | AggregateFunction::Max
+            | AggregateFunction::First
+            | AggregateFunction::Last => arg_type.unwrap_or(DataType::Int64),
             other => {
-                return Err(QueryError::Type { detail: format!("{} needs numeric arguments", other.name()) })
+                return Err(QueryError::Type {
+                    detail: format!("{} needs numeric arguments", other.name()),
+                })
             }
         })
     }
@@ -351,11 +486,21 @@ impl AggregateScope<'_> {
         };
         if let Ok(column) = bind_scalar(expr, Some(self.schema)) {
             let index = self.group_exprs.iter().position(|g| *g == column);
-            return Some(index.map(ScalarExpr::Column).ok_or_else(|| QueryError::Type {
-                detail: format!("column `{name}` must appear in GROUP BY or inside an aggregate"),
-            }));
+            return Some(
+                index
+                    .map(ScalarExpr::Column)
+                    .ok_or_else(|| QueryError::Type {
+                        detail: format!(
+                            "column `{name}` must appear in GROUP BY or inside an aggregate"
+                        ),
+                    }),
+            );
         }
-        let alias = self.items.iter().find(|(_, n)| n.eq_ignore_ascii_case(&name)).map(|(e, _)| e.clone());
+        let alias = self
+            .items
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(&name))
+            .map(|(e, _)| e.clone());
         match alias {
             Some(aliased) if self.alias_depth < 8 => {
                 self.alias_depth += 1;
@@ -363,7 +508,10 @@ impl AggregateScope<'_> {
                 self.alias_depth -= 1;
                 Some(bound)
             }
-            _ => Some(Err(QueryError::UnknownColumn { column: name, table: Some(self.schema.name.clone()) })),
+            _ => Some(Err(QueryError::UnknownColumn {
+                column: name,
+                table: Some(self.schema.name.clone()),
+            })),
         }
     }
 }
@@ -378,7 +526,10 @@ impl Scope for AggregateScope<'_> {
         if index < groups {
             self.group_types[index]
         } else {
-            self.call_types.get(index - groups).copied().unwrap_or(DataType::Int64)
+            self.call_types
+                .get(index - groups)
+                .copied()
+                .unwrap_or(DataType::Int64)
         }
     }
 }
@@ -405,8 +556,15 @@ fn plan_aggregate(
     };
     for ast in group_asts {
         let resolved = resolve_alias(ast, items, schema);
-        let bound = bind(&resolved, &mut TableScope { schema: Some(schema) })?;
-        scope.group_texts.push(resolved.to_string().to_ascii_lowercase());
+        let bound = bind(
+            &resolved,
+            &mut TableScope {
+                schema: Some(schema),
+            },
+        )?;
+        scope
+            .group_texts
+            .push(resolved.to_string().to_ascii_lowercase());
         scope.group_types.push(type_of(&bound, &types));
         scope.group_exprs.push(bound);
     }
@@ -418,27 +576,53 @@ fn plan_aggregate(
     let mut order_by = Vec::with_capacity(order.len());
     for (expr, descending) in order {
         let expr = resolve_alias(expr, items, schema);
-        order_by.push(SortKey { expr: bind(&expr, &mut scope)?, descending: *descending });
+        order_by.push(SortKey {
+            expr: bind(&expr, &mut scope)?,
+            descending: *descending,
+        });
     }
-    let merged_types: Vec<DataType> = scope.group_types.iter().chain(&scope.call_types).copied().collect();
+    let merged_types: Vec<DataType> = scope
+        .group_types
+        .iter()
+        .chain(&scope.call_types)
+        .copied()
+        .collect();
     let columns = items
         .iter()
         .zip(&outputs)
-        .map(|((_, name), bound)| ResultColumn { name: name.clone(), data_type: type_of(bound, &merged_types) })
+        .map(|((_, name), bound)| ResultColumn {
+            name: name.clone(),
+            data_type: type_of(bound, &merged_types),
+        })
         .collect();
     let functions = scope.calls.iter().map(|c| c.function).collect();
-    let merge = Merge::Aggregate { groups_count: scope.group_exprs.len(), functions, having, outputs, order_by, limit, offset };
-    let output = FragmentOutput::Aggregate { group_by: scope.group_exprs, aggregates: scope.calls };
+    let merge = Merge::Aggregate {
+        groups_count: scope.group_exprs.len(),
+        functions,
+        having,
+        outputs,
+        order_by,
+        limit,
+        offset,
+    };
+    let output = FragmentOutput::Aggregate {
+        group_by: scope.group_exprs,
+        aggregates: scope.calls,
+    };
     Ok((output, merge, columns))
 }
 
 /// The SELECT body of a query, when it is a plain SELECT.
 pub fn plain_select(query: &Query) -> Result<&Select, QueryError> {
     if query.with.is_some() {
-        return Err(QueryError::Unsupported { what: "WITH".into() });
+        return Err(QueryError::Unsupported {
+            what: "WITH".into(),
+        });
     }
     match &*query.body {
         SetExpr::Select(select) => Ok(select),
-        other => Err(QueryError::Unsupported { what: format!("query body `{other}`") }),
+        other => Err(QueryError::Unsupported {
+            what: format!("query body `{other}`"),
+        }),
     }
 }

@@ -49,7 +49,10 @@ pub enum Plan {
 impl Plan {
     /// True for statements that change data or schema (refused over HTTP GET).
     pub fn is_mutating(&self) -> bool {
-        matches!(self, Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::Insert { .. })
+        matches!(
+            self,
+            Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::Insert { .. }
+        )
     }
 }
 
@@ -62,17 +65,30 @@ pub trait TableLister {
 /// Parses `sql` (one statement) and plans it.
 pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan, QueryError> {
     if sql.len() > SQL_SIZE_MAX {
-        return Err(QueryError::Syntax { message: format!("statement of {} bytes is over the {SQL_SIZE_MAX}-byte limit", sql.len()) });
+        return Err(QueryError::Syntax {
+            message: format!(
+                "statement of {} bytes is over the {SQL_SIZE_MAX}-byte limit",
+                sql.len()
+            ),
+        });
     }
     let mut statements =
-        Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| QueryError::Syntax { message: e.to_string() })?;
+        Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| QueryError::Syntax {
+            message: e.to_string(),
+        })?;
     if statements.len() != 1 {
-        return Err(QueryError::Syntax { message: format!("expected one statement, found {}", statements.len()) });
+        return Err(QueryError::Syntax {
+            message: format!("expected one statement, found {}", statements.len()),
+        });
     }
     match statements.remove(0) {
         Statement::Query(query) => match &*query.body {
             SetExpr::Select(select) if select.from.is_empty() => constant_select(select),
-            _ => Ok(Plan::Select(Box::new(plan_select(&query, plain_select(&query)?, catalog)?))),
+            _ => Ok(Plan::Select(Box::new(plan_select(
+                &query,
+                plain_select(&query)?,
+                catalog,
+            )?))),
         },
         Statement::CreateTable(create) => {
             let columns = create
@@ -83,32 +99,57 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
                     let data_type = DataType::parse(&text).ok_or_else(|| QueryError::Type {
                         detail: format!("unknown type {text} for column `{}`", c.name.value),
                     })?;
-                    Ok(ColumnDef { name: c.name.value.clone(), data_type })
+                    Ok(ColumnDef {
+                        name: c.name.value.clone(),
+                        data_type,
+                    })
                 })
                 .collect::<Result<Vec<_>, QueryError>>()?;
             let schema = TableSchema::new(&object_name(&create.name), columns, None, None)?;
-            Ok(Plan::CreateTable { schema, if_not_exists: create.if_not_exists })
+            Ok(Plan::CreateTable {
+                schema,
+                if_not_exists: create.if_not_exists,
+            })
         }
-        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            if_exists,
+            names,
+            ..
+        } => {
             let [name] = names.as_slice() else {
-                return Err(QueryError::Unsupported { what: "DROP of several tables at once".into() });
+                return Err(QueryError::Unsupported {
+                    what: "DROP of several tables at once".into(),
+                });
             };
-            Ok(Plan::DropTable { table: object_name(name), if_exists })
+            Ok(Plan::DropTable {
+                table: object_name(name),
+                if_exists,
+            })
         }
         Statement::ShowTables { .. } => Ok(Plan::Constant(show_tables(catalog))),
         Statement::ExplainTable { table_name, .. } => describe(&object_name(&table_name), catalog),
         Statement::Insert(insert) => plan_insert(&insert, catalog),
-        other => Err(QueryError::Unsupported { what: format!("statement `{}`", first_words(&other.to_string())) }),
+        other => Err(QueryError::Unsupported {
+            what: format!("statement `{}`", first_words(&other.to_string())),
+        }),
     }
 }
 
 fn first_words(text: &str) -> String {
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The last part of a possibly qualified name.
 pub fn object_name(name: &ObjectName) -> String {
-    name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default()
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_default()
 }
 
 fn constant_select(select: &sqlparser::ast::Select) -> Result<Plan, QueryError> {
@@ -117,34 +158,77 @@ fn constant_select(select: &sqlparser::ast::Select) -> Result<Plan, QueryError> 
     for item in &select.projection {
         let (expr, name) = match item {
             sqlparser::ast::SelectItem::UnnamedExpr(e) => (e, e.to_string()),
-            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value.clone()),
-            other => return Err(QueryError::Unsupported { what: format!("`{other}` without FROM") }),
+            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => {
+                (expr, alias.value.clone())
+            }
+            other => {
+                return Err(QueryError::Unsupported {
+                    what: format!("`{other}` without FROM"),
+                })
+            }
         };
         let bound = bind_scalar(expr, None)?;
         let value = eval_row(&bound, &[])?;
-        columns.push(ResultColumn { name, data_type: crate::bind::type_of(&bound, &[]) });
+        columns.push(ResultColumn {
+            name,
+            data_type: crate::bind::type_of(&bound, &[]),
+        });
         row.push(value);
     }
-    Ok(Plan::Constant(ResultSet { columns, rows: vec![row], ..ResultSet::default() }))
+    Ok(Plan::Constant(ResultSet {
+        columns,
+        rows: vec![row],
+        ..ResultSet::default()
+    }))
 }
 
 fn show_tables(lister: &dyn TableLister) -> ResultSet {
-    let rows = lister.table_names().into_iter().map(|n| vec![Value::Str(n)]).collect();
-    ResultSet { columns: vec![ResultColumn { name: "name".into(), data_type: DataType::Symbol }], rows, ..ResultSet::default() }
+    let rows = lister
+        .table_names()
+        .into_iter()
+        .map(|n| vec![Value::Str(n)])
+        .collect();
+    ResultSet {
+        columns: vec![ResultColumn {
+            name: "name".into(),
+            data_type: DataType::Symbol,
+        }],
+        rows,
+        ..ResultSet::default()
+    }
 }
 
 fn describe(table: &str, catalog: &dyn Catalog) -> Result<Plan, QueryError> {
-    let schema = catalog.table(table).ok_or_else(|| QueryError::UnknownTable { table: table.to_string() })?;
+    let schema = catalog
+        .table(table)
+        .ok_or_else(|| QueryError::UnknownTable {
+            table: table.to_string(),
+        })?;
     let rows = schema
         .columns
         .iter()
-        .map(|c| vec![Value::Str(c.name.clone()), Value::Str(c.data_type.sql_name().to_string())])
+        .map(|c| {
+            vec![
+                Value::Str(c.name.clone()),
+                Value::Str(c.data_type.sql_name().to_string()),
+            ]
+        })
         .collect();
     let columns = vec![
-        ResultColumn { name: "name".into(), data_type: DataType::Symbol },
-        ResultColumn { name: "type".into(), data_type: DataType::Symbol },
+        ResultColumn {
+            name: "name".into(),
+            data_type: DataType::Symbol,
+        },
+        ResultColumn {
+            name: "type".into(),
+            data_type: DataType::Symbol,
+        },
     ];
-    Ok(Plan::Constant(ResultSet { columns, rows, ..ResultSet::default() }))
+    Ok(Plan::Constant(ResultSet {
+        columns,
+        rows,
+        ..ResultSet::default()
+    }))
 }
 
 /// The schema and field mapping of `INSERT INTO t [(cols)]`.
@@ -153,17 +237,23 @@ pub fn insert_target(
     column_names: &[String],
     catalog: &dyn Catalog,
 ) -> Result<(TableSchema, Vec<usize>), QueryError> {
-    let schema = catalog.table(table).ok_or_else(|| QueryError::UnknownTable { table: table.to_string() })?;
+    let schema = catalog
+        .table(table)
+        .ok_or_else(|| QueryError::UnknownTable {
+            table: table.to_string(),
+        })?;
     let fields = if column_names.is_empty() {
         (0..schema.columns.len()).collect()
     } else {
         column_names
             .iter()
             .map(|name| {
-                schema.column_index(name).ok_or_else(|| QueryError::UnknownColumn {
-                    column: name.clone(),
-                    table: Some(schema.name.clone()),
-                })
+                schema
+                    .column_index(name)
+                    .ok_or_else(|| QueryError::UnknownColumn {
+                        column: name.clone(),
+                        table: Some(schema.name.clone()),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?
     };
@@ -172,22 +262,32 @@ pub fn insert_target(
 
 fn plan_insert(insert: &sqlparser::ast::Insert, catalog: &dyn Catalog) -> Result<Plan, QueryError> {
     let TableObject::TableName(name) = &insert.table else {
-        return Err(QueryError::Unsupported { what: "INSERT INTO a table function".into() });
+        return Err(QueryError::Unsupported {
+            what: "INSERT INTO a table function".into(),
+        });
     };
     let names: Vec<String> = insert.columns.iter().map(object_name).collect();
     let (schema, fields) = insert_target(&object_name(name), &names, catalog)?;
     let Some(source) = &insert.source else {
-        return Err(QueryError::Syntax { message: "INSERT needs VALUES (or FORMAT with data in the body)".into() });
+        return Err(QueryError::Syntax {
+            message: "INSERT needs VALUES (or FORMAT with data in the body)".into(),
+        });
     };
     let SetExpr::Values(values) = &*source.body else {
-        return Err(QueryError::Unsupported { what: "INSERT … SELECT".into() });
+        return Err(QueryError::Unsupported {
+            what: "INSERT … SELECT".into(),
+        });
     };
     let mut builder = BatchBuilder::new(&schema, fields)?;
     for (row_index, row) in values.rows.iter().enumerate() {
         if row.len() != builder.fields_count() {
             return Err(QueryError::Engine(quecto_engine::EngineError::RowShape {
                 row: row_index + 1,
-                detail: format!("{} values for {} columns", row.len(), builder.fields_count()),
+                detail: format!(
+                    "{} values for {} columns",
+                    row.len(),
+                    builder.fields_count()
+                ),
             }));
         }
         for (field, expr) in row.iter().enumerate() {
@@ -196,5 +296,8 @@ fn plan_insert(insert: &sqlparser::ast::Insert, catalog: &dyn Catalog) -> Result
         }
         builder.finish_row()?;
     }
-    Ok(Plan::Insert { table: schema.clone(), batch: builder.finish() })
+    Ok(Plan::Insert {
+        table: schema.clone(),
+        batch: builder.finish(),
+    })
 }

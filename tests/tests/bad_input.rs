@@ -103,6 +103,16 @@ fn wrong_value_type_is_400_naming_the_column() {
     let reply = server.post_sql("INSERT INTO t VALUES ('A', 'not a time', 1.0, 1)");
     assert_error(&reply, 400, Some("timestamp"), "text that is no timestamp");
     server.assert_alive();
+    let reply = server.post_sql("INSERT INTO t VALUES ('A', 5, 1.0, 99999999999999999999)");
+    assert_error(&reply, 400, Some("volume"), "integer too big for INT64");
+    server.assert_alive();
+    let reply = server.post_sql("INSERT INTO t VALUES (NULL, 5, 1.0, 1)");
+    assert_error(&reply, 400, Some("symbol"), "NULL symbol");
+    let reply = server.post_sql("INSERT INTO t (symbol, price) VALUES ('A', 1.0)");
+    assert_error(&reply, 400, Some("timestamp"), "no timestamp column");
+    let reply = server.post_sql("SELECT count(*) FROM t WHERE price = 'abc'");
+    assert_error(&reply, 400, None, "float compared with text");
+    server.assert_alive();
     // The refused statements stored nothing.
     assert_eq!(json_i64(&server.query_scalar("SELECT count(*) FROM t")), 1);
 }

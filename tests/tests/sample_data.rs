@@ -111,3 +111,25 @@ fn sample_trades_are_deterministic_across_restarts() {
     assert_eq!(first, second, "the same --ticks gives the same data");
     assert_eq!(json_i64(&first[0]["n"]), 5000);
 }
+
+#[test]
+fn whole_sample_streams_out_as_csv() {
+    let server = ServerProcess::start(&["--ticks", &TICKS_COUNT.to_string()]);
+    let reply = server.post_sql("SELECT * FROM trades FORMAT CSV");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let text = reply.text();
+    let mut lines_count = 0i64;
+    let mut volume_sum = 0i64;
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        assert!(fields[2].parse::<f64>().unwrap() > 0.0, "{line}");
+        volume_sum += fields[3].parse::<i64>().unwrap();
+        lines_count += 1;
+    }
+    assert_eq!(lines_count, TICKS_COUNT);
+    assert_eq!(
+        json_i64(&server.query_scalar("SELECT sum(volume) FROM trades")),
+        volume_sum
+    );
+}

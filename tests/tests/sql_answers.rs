@@ -656,3 +656,161 @@ fn read_your_writes_every_insert_is_visible_at_once() {
     assert_eq!(reply.status, 200);
     assert_eq!(json_i64(&reply.json()["data"][0]["n"]), ticks.len() as i64);
 }
+
+#[test]
+fn empty_results_and_aggregates_over_no_rows() {
+    let server = ServerProcess::start(&[]);
+    create_trades_table(&server, "t");
+    let document = server.query_json("SELECT count(*) AS n FROM t");
+    assert_eq!(
+        document["data"],
+        serde_json::json!([{"n": "0"}]),
+        "count over no rows is 0"
+    );
+    let rows = server.query_rows("SELECT symbol, count(*) FROM t GROUP BY symbol");
+    assert!(rows.is_empty(), "no groups from an empty table: {rows:?}");
+    insert_values(&server, "t", &gen_ticks(41, 300, 20), 300);
+    let document = server.query_json("SELECT price FROM t LIMIT 0");
+    assert_eq!(document["rows"], serde_json::json!(0));
+    assert_eq!(document["data"], serde_json::json!([]));
+    assert!(server
+        .query_rows("SELECT price FROM t LIMIT 10 OFFSET 300")
+        .is_empty());
+    let n = server.query_scalar("SELECT count(*) FROM t WHERE price < 0");
+    assert_eq!(
+        json_i64(&n),
+        0,
+        "a WHERE that matches nothing still gives one count row"
+    );
+}
+
+#[test]
+fn aggregates_skip_nulls() {
+    let server = ServerProcess::start(&[]);
+    create_trades_table(&server, "t");
+    server.exec(&format!(
+        "INSERT INTO t VALUES ('A', {BASE_TS_NS}, 1.0, 10), ('A', {}, 3.0, 30)",
+        BASE_TS_NS + 2
+    ));
+    server.exec(&format!(
+        "INSERT INTO t (symbol, timestamp, volume) VALUES ('A', {}, 20)",
+        BASE_TS_NS + 1
+    ));
+    let rows = server.query_rows(
+        "SELECT count(*) AS n, count(price) AS np, avg(price) AS a, min(price) AS lo, \
+         max(price) AS hi, sum(price) AS s, sum(volume) AS v FROM t",
+    );
+    let row = &rows[0];
+    assert_eq!(json_i64(&row["n"]), 3);
+    assert_eq!(json_i64(&row["np"]), 2);
+    assert_close(json_f64(&row["a"]), 2.0, "avg skips the NULL price");
+    assert_eq!(json_f64(&row["lo"]), 1.0);
+    assert_eq!(json_f64(&row["hi"]), 3.0);
+    assert_eq!(json_f64(&row["s"]), 4.0);
+    assert_eq!(json_i64(&row["v"]), 60);
+}
+
+#[test]
+fn explicit_column_list_in_any_order_and_select_star() {
+    let server = ServerProcess::start(&[]);
+    create_trades_table(&server, "t");
+    server.exec(&format!(
+        "INSERT INTO t (volume, price, timestamp, symbol) VALUES (5, 2.5, {BASE_TS_NS}, 'Zürich€')"
+    ));
+    let document = server.query_json("SELECT * FROM t");
+    let names: Vec<&str> = document["meta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| json_str(&m["name"]))
+        .collect();
+    assert_eq!(
+        names,
+        ["symbol", "timestamp", "price", "volume"],
+        "SELECT * in schema order"
+    );
+    assert_eq!(
+        document["data"],
+        serde_json::json!([{"symbol": "Zürich€", "timestamp": format_ts(BASE_TS_NS),
+                            "price": 2.5, "volume": "5"}])
+    );
+    let reply = server.post_sql("SELECT symbol FROM t FORMAT CSV");
+    assert_eq!(reply.text(), "\"Zürich€\"\n");
+}
+
+#[test]
+fn narrow_types_round_trip_with_their_clickhouse_names() {
+    let server = ServerProcess::start(&[]);
+    server.exec("CREATE TABLE w (symbol SYMBOL, timestamp TIMESTAMP, f FLOAT32, i INT32, b BOOL)");
+    server.exec(&format!(
+        "INSERT INTO w VALUES ('A', {BASE_TS_NS}, 1.1, -7, true), \
+         ('B', {}, 0.1, 2147483647, false), ('C', {}, -3.5, -2147483648, true)",
+        BASE_TS_NS + 1,
+        BASE_TS_NS + 2
+    ));
+    let document = server.query_json("SELECT f, i, b FROM w ORDER BY timestamp");
+    let types: Vec<&str> = document["meta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| json_str(&m["type"]))
+        .collect();
+    assert_eq!(types, ["Float32", "Int32", "Bool"]);
+    let data = document["data"].as_array().unwrap();
+    let floats: Vec<f32> = data.iter().map(|r| json_f64(&r["f"]) as f32).collect();
+    assert_eq!(floats, [1.1_f32, 0.1_f32, -3.5_f32]);
+    let ints: Vec<i64> = data.iter().map(|r| json_i64(&r["i"])).collect();
+    assert_eq!(ints, [-7, 2_147_483_647, -2_147_483_648]);
+    let bools: Vec<bool> = data
+        .iter()
+        .map(|r| r["b"].as_bool().expect("a JSON bool"))
+        .collect();
+    assert_eq!(bools, [true, false, true]);
+    let total = server.query_scalar("SELECT sum(i) FROM w");
+    assert_eq!(
+        json_i64(&total),
+        -7 + 2_147_483_647 - 2_147_483_648,
+        "INT32 sums do not wrap"
+    );
+    let reply = server.post_sql(&format!(
+        "INSERT INTO w VALUES ('D', {}, 1.0, 2147483648, true)",
+        BASE_TS_NS + 3
+    ));
+    assert_error(&reply, 400, Some("`i`"), "INT32 overflow on insert");
+}
+
+#[test]
+fn concurrent_clients_each_read_their_own_writes() {
+    let server = ServerProcess::start(&[]);
+    create_trades_table(&server, "t");
+    let clients_count = 4;
+    let batches_count = 15;
+    std::thread::scope(|scope| {
+        for client in 0..clients_count {
+            let server = &server;
+            scope.spawn(move || {
+                let symbol = format!("C{client}");
+                for batch in 0..batches_count {
+                    let mut ticks = gen_ticks(100 + client as u64 * 1000 + batch as u64, 20, 1);
+                    for tick in &mut ticks {
+                        tick.symbol = symbol.clone();
+                        tick.ts_ns += batch as i64 * 1_000_000_000;
+                    }
+                    server.exec(&values_statement("t", &ticks));
+                    let n = server
+                        .query_scalar(&format!("SELECT count(*) FROM t WHERE symbol = '{symbol}'"));
+                    assert_eq!(
+                        json_i64(&n),
+                        (batch as i64 + 1) * 20,
+                        "{symbol} batch {batch}"
+                    );
+                }
+            });
+        }
+    });
+    let total = server.query_scalar("SELECT count(*) FROM t");
+    assert_eq!(
+        json_i64(&total),
+        (clients_count * batches_count * 20) as i64
+    );
+}

@@ -134,27 +134,39 @@ impl AggState {
     }
 
     /// Adds the rows `rows` of the argument columns `args`.
-    pub fn update(&mut self, args: &[Column<'_>], rows: &UpdateRows<'_>) -> Result<(), EngineError> {
+    pub fn update(
+        &mut self,
+        args: &[Column<'_>],
+        rows: &UpdateRows<'_>,
+    ) -> Result<(), EngineError> {
         let keep = effective_keep(args, rows);
         let keep = keep.as_deref();
         let r = rows.range.clone();
+        let kept_count = keep.map_or(r.len() as u64, count_true);
+        if kept_count == 0 {
+            // Nothing to add; an untouched state must stay "no rows" (NULL), not become 0.
+            return Ok(());
+        }
         match self {
-            AggState::Count(n) => *n += keep.map_or(r.len() as u64, count_true),
+            AggState::Count(n) => *n += kept_count,
             AggState::Distinct(set) => distinct_update(set, &args[0], r, keep, rows.symbol_name),
             AggState::Sum(sum) => sum.add(&sum_update(&args[0], r, keep)?),
             AggState::Avg(sum, n) => {
-                sum.add(&sum_update(&args[0], r.clone(), keep)?);
-                *n += keep.map_or(r.len() as u64, count_true);
+                sum.add(&sum_update(&args[0], r, keep)?);
+                *n += kept_count;
             }
             AggState::Min(best) => extreme_update(best, &args[0], r, keep, rows.symbol_name, true),
             AggState::Max(best) => extreme_update(best, &args[0], r, keep, rows.symbol_name, false),
             AggState::First(best) => edge_update(best, &args[0], rows, keep, true),
             AggState::Last(best) => edge_update(best, &args[0], rows, keep, false),
             AggState::Vwap(pv, v, n) => {
-                let (price, volume) = (float_slice(&args[0], r.clone())?, float_slice(&args[1], r.clone())?);
+                let (price, volume) = (
+                    float_slice(&args[0], r.clone())?,
+                    float_slice(&args[1], r.clone())?,
+                );
                 *pv += dot_f64(&price, Some(&*volume), keep);
                 *v += sum_f64(&volume, keep);
-                *n += keep.map_or(r.len() as u64, count_true);
+                *n += kept_count;
             }
         }
         Ok(())
@@ -180,7 +192,9 @@ impl AggState {
                 *n += m;
             }
             (mine, theirs) => {
-                return Err(EngineError::Internal { detail: format!("merging {mine:?} with {theirs:?}") })
+                return Err(EngineError::Internal {
+                    detail: format!("merging {mine:?} with {theirs:?}"),
+                })
             }
         }
         Ok(())
@@ -192,14 +206,18 @@ impl AggState {
             AggState::Count(n) => Value::Int(*n as i64),
             AggState::Distinct(set) => Value::Int(set.len() as i64),
             AggState::Sum(Sum::Empty) => Value::Null,
-            AggState::Sum(Sum::Int(v)) => Value::Int(i64::try_from(*v).map_err(|_| EngineError::Overflow {
-                function: function.name().to_string(),
-            })?),
+            AggState::Sum(Sum::Int(v)) => {
+                Value::Int(i64::try_from(*v).map_err(|_| EngineError::Overflow {
+                    function: function.name().to_string(),
+                })?)
+            }
             AggState::Sum(Sum::Float(v)) => Value::Float(*v),
             AggState::Avg(_, 0) => Value::Null,
             AggState::Avg(sum, n) => Value::Float(sum.as_f64() / *n as f64),
             AggState::Min(v) | AggState::Max(v) => v.clone().unwrap_or(Value::Null),
-            AggState::First(v) | AggState::Last(v) => v.as_ref().map_or(Value::Null, |(_, v)| v.clone()),
+            AggState::First(v) | AggState::Last(v) => {
+                v.as_ref().map_or(Value::Null, |(_, v)| v.clone())
+            }
             AggState::Vwap(_, _, 0) => Value::Null,
             AggState::Vwap(pv, v, _) => Value::Float(pv / v),
         })
@@ -217,15 +235,25 @@ fn effective_keep<'a>(args: &[Column<'_>], rows: &UpdateRows<'a>) -> Option<Cow<
             (_, Some(mask)) => Some(Cow::Borrowed(&mask[r.clone()])),
         };
         if let Some(nulls) = null_rows {
-            let base = keep.as_deref().map_or_else(|| vec![true; r.len()], <[bool]>::to_vec);
-            keep = Some(Cow::Owned(base.iter().zip(nulls.iter()).map(|(&k, &n)| k && !n).collect()));
+            let base = keep
+                .as_deref()
+                .map_or_else(|| vec![true; r.len()], <[bool]>::to_vec);
+            keep = Some(Cow::Owned(
+                base.iter()
+                    .zip(nulls.iter())
+                    .map(|(&k, &n)| k && !n)
+                    .collect(),
+            ));
         }
     }
     keep
 }
 
 /// The argument's values in `range` as f64 (borrowed when already f64).
-fn float_slice<'b>(column: &'b Column<'_>, range: Range<usize>) -> Result<Cow<'b, [f64]>, EngineError> {
+fn float_slice<'b>(
+    column: &'b Column<'_>,
+    range: Range<usize>,
+) -> Result<Cow<'b, [f64]>, EngineError> {
     match &column.data {
         Vector::Float(v) => Ok(Cow::Borrowed(&v[range])),
         Vector::Int(v) => Ok(Cow::Owned(v[range].iter().map(|&x| x as f64).collect())),
@@ -233,13 +261,17 @@ fn float_slice<'b>(column: &'b Column<'_>, range: Range<usize>) -> Result<Cow<'b
             let x = value.as_f64().unwrap_or(0.0);
             Ok(Cow::Owned(vec![x; range.len()]))
         }
-        Vector::Bool(_) | Vector::Sym(_) => {
-            Err(EngineError::Evaluation { detail: "arithmetic aggregate of a non-numeric column".into() })
-        }
+        Vector::Bool(_) | Vector::Sym(_) => Err(EngineError::Evaluation {
+            detail: "arithmetic aggregate of a non-numeric column".into(),
+        }),
     }
 }
 
-fn sum_update(column: &Column<'_>, range: Range<usize>, keep: Option<&[bool]>) -> Result<Sum, EngineError> {
+fn sum_update(
+    column: &Column<'_>,
+    range: Range<usize>,
+    keep: Option<&[bool]>,
+) -> Result<Sum, EngineError> {
     Ok(match &column.data {
         Vector::Int(v) => Sum::Int(sum_i64_exact(&v[range], keep)),
         Vector::Const(Value::Int(x)) => {
@@ -273,8 +305,12 @@ fn extreme_update(
     want_min: bool,
 ) {
     let candidate = match &column.data {
-        Vector::Int(v) => min_max(&v[range], keep).map(|(lo, hi)| Value::Int(if want_min { lo } else { hi })),
-        Vector::Float(v) => min_max(&v[range], keep).map(|(lo, hi)| Value::Float(if want_min { lo } else { hi })),
+        Vector::Int(v) => {
+            min_max(&v[range], keep).map(|(lo, hi)| Value::Int(if want_min { lo } else { hi }))
+        }
+        Vector::Float(v) => {
+            min_max(&v[range], keep).map(|(lo, hi)| Value::Float(if want_min { lo } else { hi }))
+        }
         _ => range
             .enumerate()
             .filter(|(offset, _)| keep.is_none_or(|k| k[*offset]))
@@ -287,7 +323,11 @@ fn extreme_update(
 }
 
 fn pick(a: Value, b: Value, want_min: bool) -> Value {
-    let b_wins = if want_min { b.total_cmp(&a).is_lt() } else { b.total_cmp(&a).is_gt() };
+    let b_wins = if want_min {
+        b.total_cmp(&a).is_lt()
+    } else {
+        b.total_cmp(&a).is_gt()
+    };
     if b_wins {
         b
     } else {

@@ -38,8 +38,14 @@ pub fn evaluate<'a>(expr: &ScalarExpr, ctx: &EvalContext<'a>) -> Result<Column<'
         }
         ScalarExpr::Not(inner) => not(evaluate(inner, ctx)?),
         ScalarExpr::Negate(inner) => negate(evaluate(inner, ctx)?),
-        ScalarExpr::IsNull { expr, negated } => Ok(is_null(&evaluate(expr, ctx)?, *negated, ctx.rows())),
-        ScalarExpr::InList { expr, list, negated } => in_list(evaluate(expr, ctx)?, list, *negated, ctx),
+        ScalarExpr::IsNull { expr, negated } => {
+            Ok(is_null(&evaluate(expr, ctx)?, *negated, ctx.rows()))
+        }
+        ScalarExpr::InList {
+            expr,
+            list,
+            negated,
+        } => in_list(evaluate(expr, ctx)?, list, *negated, ctx),
     }
 }
 
@@ -49,15 +55,25 @@ fn column<'a>(ctx: &EvalContext<'a>, index: usize) -> Column<'a> {
         ColumnData::Int64(v) | ColumnData::Timestamp(v) => Vector::Int(Cow::Borrowed(v)),
         ColumnData::Int32(v) => Vector::Int(Cow::Owned(v.iter().map(|&x| i64::from(x)).collect())),
         ColumnData::Float64(v) => Vector::Float(Cow::Borrowed(v)),
-        ColumnData::Float32(v) => Vector::Float(Cow::Owned(v.iter().map(|&x| f64::from(x)).collect())),
+        ColumnData::Float32(v) => {
+            Vector::Float(Cow::Owned(v.iter().map(|&x| f64::from(x)).collect()))
+        }
         ColumnData::Bool(v) => Vector::Bool(Cow::Borrowed(v)),
         ColumnData::SymbolIds(v) => Vector::Sym(Cow::Borrowed(v)),
         ColumnData::PartitionKey => Vector::Const(ctx.key.to_value()),
     };
-    Column { data, nulls: stored.nulls.as_deref().map(Cow::Borrowed) }
+    Column {
+        data,
+        nulls: stored.nulls.as_deref().map(Cow::Borrowed),
+    }
 }
 
-fn binary<'a>(op: BinaryOp, l: Column<'a>, r: Column<'a>, ctx: &EvalContext<'a>) -> Result<Column<'a>, EngineError> {
+fn binary<'a>(
+    op: BinaryOp,
+    l: Column<'a>,
+    r: Column<'a>,
+    ctx: &EvalContext<'a>,
+) -> Result<Column<'a>, EngineError> {
     match op {
         BinaryOp::And | BinaryOp::Or => logical(op, l, r, ctx.rows()),
         _ if op.is_comparison() => compare(op, l, r, ctx),
@@ -69,7 +85,9 @@ fn binary<'a>(op: BinaryOp, l: Column<'a>, r: Column<'a>, ctx: &EvalContext<'a>)
 fn float_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, f64>> {
     match &column.data {
         Vector::Float(v) => Some(Operand::Slice(Cow::Borrowed(v))),
-        Vector::Int(v) => Some(Operand::Slice(Cow::Owned(v.iter().map(|&x| x as f64).collect()))),
+        Vector::Int(v) => Some(Operand::Slice(Cow::Owned(
+            v.iter().map(|&x| x as f64).collect(),
+        ))),
         Vector::Const(value) => value.as_f64().map(Operand::Scalar),
         Vector::Bool(_) | Vector::Sym(_) => None,
     }
@@ -98,7 +116,9 @@ fn is_const_null(column: &Column<'_>) -> bool {
 }
 
 fn mismatch(op: BinaryOp, l: &Column<'_>, r: &Column<'_>) -> EngineError {
-    EngineError::Evaluation { detail: format!("{op:?} on {} and {}", kind(l), kind(r)) }
+    EngineError::Evaluation {
+        detail: format!("{op:?} on {} and {}", kind(l), kind(r)),
+    }
 }
 
 fn kind(column: &Column<'_>) -> &'static str {
@@ -111,14 +131,21 @@ fn kind(column: &Column<'_>) -> &'static str {
     }
 }
 
-fn arithmetic<'a>(op: BinaryOp, l: Column<'a>, r: Column<'a>, rows: usize) -> Result<Column<'a>, EngineError> {
+fn arithmetic<'a>(
+    op: BinaryOp,
+    l: Column<'a>,
+    r: Column<'a>,
+    rows: usize,
+) -> Result<Column<'a>, EngineError> {
     if is_const_null(&l) || is_const_null(&r) {
         return Ok(Column::constant(Value::Null));
     }
     let nulls = union_nulls(&l.nulls, &r.nulls);
     let both_const = matches!((&l.data, &r.data), (Vector::Const(_), Vector::Const(_)));
     let data = match (int_operand(&l), int_operand(&r)) {
-        (Some(a), Some(b)) if op != BinaryOp::Divide => Vector::Int(Cow::Owned(int_arithmetic(op, &a, &b, rows)?)),
+        (Some(a), Some(b)) if op != BinaryOp::Divide => {
+            Vector::Int(Cow::Owned(int_arithmetic(op, &a, &b, rows)?))
+        }
         _ => {
             let (a, b) = match (float_operand(&l), float_operand(&r)) {
                 (Some(a), Some(b)) => (a, b),
@@ -144,19 +171,41 @@ fn fold_if_const(column: Column<'_>, both_const: bool) -> Column<'_> {
     value.map_or(column, Column::constant)
 }
 
-fn int_arithmetic(op: BinaryOp, a: &Operand<'_, i64>, b: &Operand<'_, i64>, rows: usize) -> Result<Vec<i64>, EngineError> {
-    let overflow = |name: &str| EngineError::Overflow { function: name.to_string() };
+fn int_arithmetic(
+    op: BinaryOp,
+    a: &Operand<'_, i64>,
+    b: &Operand<'_, i64>,
+    rows: usize,
+) -> Result<Vec<i64>, EngineError> {
+    let overflow = |name: &str| EngineError::Overflow {
+        function: name.to_string(),
+    };
     let (values, overflowed) = match op {
-        BinaryOp::Add => (map2(a, b, rows, i64::wrapping_add), map2(a, b, rows, |x, y| x.checked_add(y).is_none())),
-        BinaryOp::Subtract => (map2(a, b, rows, i64::wrapping_sub), map2(a, b, rows, |x, y| x.checked_sub(y).is_none())),
-        BinaryOp::Multiply => (map2(a, b, rows, i64::wrapping_mul), map2(a, b, rows, |x, y| x.checked_mul(y).is_none())),
+        BinaryOp::Add => (
+            map2(a, b, rows, i64::wrapping_add),
+            map2(a, b, rows, |x, y| x.checked_add(y).is_none()),
+        ),
+        BinaryOp::Subtract => (
+            map2(a, b, rows, i64::wrapping_sub),
+            map2(a, b, rows, |x, y| x.checked_sub(y).is_none()),
+        ),
+        BinaryOp::Multiply => (
+            map2(a, b, rows, i64::wrapping_mul),
+            map2(a, b, rows, |x, y| x.checked_mul(y).is_none()),
+        ),
         BinaryOp::Modulo => {
             if map2(a, b, rows, |_, y| y == 0).contains(&true) {
-                return Err(EngineError::Evaluation { detail: "modulo by zero".into() });
+                return Err(EngineError::Evaluation {
+                    detail: "modulo by zero".into(),
+                });
             }
             (map2(a, b, rows, i64::wrapping_rem), Vec::new())
         }
-        other => return Err(EngineError::Internal { detail: format!("{other:?} is not integer arithmetic") }),
+        other => {
+            return Err(EngineError::Internal {
+                detail: format!("{other:?} is not integer arithmetic"),
+            })
+        }
     };
     if overflowed.contains(&true) {
         return Err(overflow(&format!("{op:?}")));
@@ -164,18 +213,32 @@ fn int_arithmetic(op: BinaryOp, a: &Operand<'_, i64>, b: &Operand<'_, i64>, rows
     Ok(values)
 }
 
-fn float_arithmetic(op: BinaryOp, a: &Operand<'_, f64>, b: &Operand<'_, f64>, rows: usize) -> Result<Vec<f64>, EngineError> {
+fn float_arithmetic(
+    op: BinaryOp,
+    a: &Operand<'_, f64>,
+    b: &Operand<'_, f64>,
+    rows: usize,
+) -> Result<Vec<f64>, EngineError> {
     Ok(match op {
         BinaryOp::Add => map2(a, b, rows, |x, y| x + y),
         BinaryOp::Subtract => map2(a, b, rows, |x, y| x - y),
         BinaryOp::Multiply => map2(a, b, rows, |x, y| x * y),
         BinaryOp::Divide => map2(a, b, rows, |x, y| x / y),
         BinaryOp::Modulo => map2(a, b, rows, |x, y| x % y),
-        other => return Err(EngineError::Internal { detail: format!("{other:?} is not arithmetic") }),
+        other => {
+            return Err(EngineError::Internal {
+                detail: format!("{other:?} is not arithmetic"),
+            })
+        }
     })
 }
 
-fn compare<'a>(op: BinaryOp, l: Column<'a>, r: Column<'a>, ctx: &EvalContext<'a>) -> Result<Column<'a>, EngineError> {
+fn compare<'a>(
+    op: BinaryOp,
+    l: Column<'a>,
+    r: Column<'a>,
+    ctx: &EvalContext<'a>,
+) -> Result<Column<'a>, EngineError> {
     let rows = ctx.rows();
     if is_const_null(&l) || is_const_null(&r) {
         return Ok(Column::constant(Value::Null));
@@ -193,10 +256,21 @@ fn compare<'a>(op: BinaryOp, l: Column<'a>, r: Column<'a>, ctx: &EvalContext<'a>
     } else {
         return Err(mismatch(op, &l, &r));
     };
-    Ok(fold_if_const(Column { data: Vector::Bool(Cow::Owned(values)), nulls }, both_const))
+    Ok(fold_if_const(
+        Column {
+            data: Vector::Bool(Cow::Owned(values)),
+            nulls,
+        },
+        both_const,
+    ))
 }
 
-fn compare_kernel<T: Copy + PartialOrd>(op: BinaryOp, a: &Operand<'_, T>, b: &Operand<'_, T>, rows: usize) -> Vec<bool> {
+fn compare_kernel<T: Copy + PartialOrd>(
+    op: BinaryOp,
+    a: &Operand<'_, T>,
+    b: &Operand<'_, T>,
+    rows: usize,
+) -> Vec<bool> {
     match op {
         BinaryOp::Eq => map2(a, b, rows, |x, y| x == y),
         BinaryOp::NotEq => map2(a, b, rows, |x, y| x != y),
@@ -225,12 +299,15 @@ fn compare_strings(op: BinaryOp, a: &StrOperand<'_>, b: &StrOperand<'_>, rows: u
     // Equality against a constant compares dictionary ids: one lookup, then an integer kernel.
     let eq = matches!(op, BinaryOp::Eq | BinaryOp::NotEq);
     match (a, b) {
-        (StrOperand::Ids(ids, dict), StrOperand::Scalar(s)) | (StrOperand::Scalar(s), StrOperand::Ids(ids, dict))
+        (StrOperand::Ids(ids, dict), StrOperand::Scalar(s))
+        | (StrOperand::Scalar(s), StrOperand::Ids(ids, dict))
             if eq =>
         {
             let target = dict.lookup(s).map_or(u64::MAX, u64::from);
             let want_equal = op == BinaryOp::Eq;
-            ids.iter().map(|&id| (u64::from(id) == target) == want_equal).collect()
+            ids.iter()
+                .map(|&id| (u64::from(id) == target) == want_equal)
+                .collect()
         }
         _ => {
             let text = |side: &StrOperand<'_>, row: usize| -> String {
@@ -261,7 +338,12 @@ fn ordering_matches(op: BinaryOp, ordering: std::cmp::Ordering) -> bool {
 }
 
 /// Kleene AND/OR: NULL only when the known operands do not decide the result.
-fn logical<'a>(op: BinaryOp, l: Column<'a>, r: Column<'a>, rows: usize) -> Result<Column<'a>, EngineError> {
+fn logical<'a>(
+    op: BinaryOp,
+    l: Column<'a>,
+    r: Column<'a>,
+    rows: usize,
+) -> Result<Column<'a>, EngineError> {
     let (Some(a), Some(b)) = (bool_operand(&l), bool_operand(&r)) else {
         return Err(mismatch(op, &l, &r));
     };
@@ -284,7 +366,10 @@ fn logical<'a>(op: BinaryOp, l: Column<'a>, r: Column<'a>, rows: usize) -> Resul
     .into_iter()
     .unzip();
     let nulls = nulls.contains(&true).then_some(Cow::Owned(nulls));
-    Ok(Column { data: Vector::Bool(Cow::Owned(values)), nulls })
+    Ok(Column {
+        data: Vector::Bool(Cow::Owned(values)),
+        nulls,
+    })
 }
 
 /// A column's NULL mask as a bool operand.
@@ -301,9 +386,16 @@ fn not(column: Column<'_>) -> Result<Column<'_>, EngineError> {
         Vector::Bool(v) => Vector::Bool(Cow::Owned(v.iter().map(|x| !x).collect())),
         Vector::Const(Value::Bool(x)) => Vector::Const(Value::Bool(!x)),
         Vector::Const(Value::Null) => Vector::Const(Value::Null),
-        _ => return Err(EngineError::Evaluation { detail: format!("NOT of {}", kind(&column)) }),
+        _ => {
+            return Err(EngineError::Evaluation {
+                detail: format!("NOT of {}", kind(&column)),
+            })
+        }
     };
-    Ok(Column { data, nulls: column.nulls })
+    Ok(Column {
+        data,
+        nulls: column.nulls,
+    })
 }
 
 fn negate(column: Column<'_>) -> Result<Column<'_>, EngineError> {
@@ -313,9 +405,16 @@ fn negate(column: Column<'_>) -> Result<Column<'_>, EngineError> {
         Vector::Const(Value::Int(x)) => Vector::Const(Value::Int(x.wrapping_neg())),
         Vector::Const(Value::Float(x)) => Vector::Const(Value::Float(-x)),
         Vector::Const(Value::Null) => Vector::Const(Value::Null),
-        _ => return Err(EngineError::Evaluation { detail: format!("negation of {}", kind(&column)) }),
+        _ => {
+            return Err(EngineError::Evaluation {
+                detail: format!("negation of {}", kind(&column)),
+            })
+        }
     };
-    Ok(Column { data, nulls: column.nulls })
+    Ok(Column {
+        data,
+        nulls: column.nulls,
+    })
 }
 
 fn is_null<'a>(column: &Column<'a>, negated: bool, rows: usize) -> Column<'a> {
@@ -324,15 +423,27 @@ fn is_null<'a>(column: &Column<'a>, negated: bool, rows: usize) -> Column<'a> {
         (_, None) => Column::constant(Value::Bool(negated)),
         (_, Some(mask)) => {
             debug_assert_eq!(mask.len(), rows);
-            Column::new(Vector::Bool(Cow::Owned(mask.iter().map(|&n| n != negated).collect())))
+            Column::new(Vector::Bool(Cow::Owned(
+                mask.iter().map(|&n| n != negated).collect(),
+            )))
         }
     }
 }
 
-fn in_list<'a>(column: Column<'a>, list: &[Value], negated: bool, ctx: &EvalContext<'a>) -> Result<Column<'a>, EngineError> {
+fn in_list<'a>(
+    column: Column<'a>,
+    list: &[Value],
+    negated: bool,
+    ctx: &EvalContext<'a>,
+) -> Result<Column<'a>, EngineError> {
     let mut result: Option<Column<'a>> = None;
     for item in list {
-        let hit = compare(BinaryOp::Eq, column.clone(), Column::constant(item.clone()), ctx)?;
+        let hit = compare(
+            BinaryOp::Eq,
+            column.clone(),
+            Column::constant(item.clone()),
+            ctx,
+        )?;
         result = Some(match result {
             None => hit,
             Some(acc) => logical(BinaryOp::Or, acc, hit, ctx.rows())?,
@@ -352,7 +463,12 @@ pub fn selection(filter: &Column<'_>, rows: usize) -> Option<Vec<bool>> {
         (Vector::Const(Value::Bool(true)), _) => None,
         (Vector::Const(_), _) => Some(vec![false; rows]),
         (Vector::Bool(v), None) => Some(v.to_vec()),
-        (Vector::Bool(v), Some(n)) => Some(v.iter().zip(n.iter()).map(|(&x, &null)| x && !null).collect()),
+        (Vector::Bool(v), Some(n)) => Some(
+            v.iter()
+                .zip(n.iter())
+                .map(|(&x, &null)| x && !null)
+                .collect(),
+        ),
         _ => Some(vec![false; rows]),
     }
 }

@@ -48,22 +48,37 @@ pub struct FragmentResult {
 }
 
 /// Runs `fragment` on `store`.
-pub fn run_fragment(store: &ShardStore, fragment: &Fragment) -> Result<FragmentResult, EngineError> {
+pub fn run_fragment(
+    store: &ShardStore,
+    fragment: &Fragment,
+) -> Result<FragmentResult, EngineError> {
     let table = store.table(&fragment.table)?;
     let partitions: Vec<&Partition> = match &fragment.symbols {
         Some(keys) => keys.iter().filter_map(|k| table.partition(k)).collect(),
         None => table.partitions.iter().collect(),
     };
-    let mut scan = Scan { table, fragment, rows_read: 0, bytes_read: 0 };
-    let data = match &fragment.output {
-        FragmentOutput::Aggregate { group_by, aggregates } => {
-            FragmentData::Groups(scan.aggregate(&partitions, group_by, aggregates)?)
-        }
-        FragmentOutput::Rows { columns, order_by, limit } => {
-            FragmentData::Rows(scan.rows(&partitions, columns, order_by, *limit)?)
-        }
+    let mut scan = Scan {
+        table,
+        fragment,
+        rows_read: 0,
+        bytes_read: 0,
     };
-    Ok(FragmentResult { data, rows_read: scan.rows_read, bytes_read: scan.bytes_read })
+    let data = match &fragment.output {
+        FragmentOutput::Aggregate {
+            group_by,
+            aggregates,
+        } => FragmentData::Groups(scan.aggregate(&partitions, group_by, aggregates)?),
+        FragmentOutput::Rows {
+            columns,
+            order_by,
+            limit,
+        } => FragmentData::Rows(scan.rows(&partitions, columns, order_by, *limit)?),
+    };
+    Ok(FragmentResult {
+        data,
+        rows_read: scan.rows_read,
+        bytes_read: scan.bytes_read,
+    })
 }
 
 struct Scan<'a> {
@@ -81,13 +96,25 @@ struct Filtered<'a> {
 
 impl<'a> Scan<'a> {
     /// Prunes and filters one chunk; `None` when no row can pass.
-    fn filter_chunk(&mut self, partition: &'a Partition, chunk: &'a Chunk) -> Result<Option<Filtered<'a>>, EngineError> {
-        let ctx = EvalContext { chunk, key: &partition.key, dictionary: &self.table.dictionary };
+    fn filter_chunk(
+        &mut self,
+        partition: &'a Partition,
+        chunk: &'a Chunk,
+    ) -> Result<Option<Filtered<'a>>, EngineError> {
+        let ctx = EvalContext {
+            chunk,
+            key: &partition.key,
+            dictionary: &self.table.dictionary,
+        };
         let Some(filter) = &self.fragment.filter else {
             self.count_read(chunk);
             return Ok(Some(Filtered { ctx, keep: None }));
         };
-        let prune = PruneContext { chunk, key: &partition.key, symbol_index: self.table.schema.symbol_index };
+        let prune = PruneContext {
+            chunk,
+            key: &partition.key,
+            symbol_index: self.table.schema.symbol_index,
+        };
         match verdict(filter, &prune) {
             Verdict::Skip => Ok(None),
             Verdict::All => {
@@ -123,7 +150,9 @@ impl<'a> Scan<'a> {
         }
         for partition in partitions {
             for chunk in &partition.chunks {
-                let Some(filtered) = self.filter_chunk(partition, chunk)? else { continue };
+                let Some(filtered) = self.filter_chunk(partition, chunk)? else {
+                    continue;
+                };
                 let args = evaluate_args(aggregates, &filtered.ctx)?;
                 let dictionary = self.table.dictionary_names();
                 let rows = |range| UpdateRows {
@@ -136,13 +165,22 @@ impl<'a> Scan<'a> {
                     groups.update(0, &args, &rows(0..chunk.rows_count))?;
                     continue;
                 }
-                let keys: Vec<Column<'_>> =
-                    group_by.iter().map(|e| evaluate(e, &filtered.ctx)).collect::<Result<_, _>>()?;
+                let keys: Vec<Column<'_>> = group_by
+                    .iter()
+                    .map(|e| evaluate(e, &filtered.ctx))
+                    .collect::<Result<_, _>>()?;
                 for run in runs(&keys, chunk.rows_count) {
-                    if filtered.keep.as_ref().is_some_and(|k| !k[run.clone()].contains(&true)) {
+                    if filtered
+                        .keep
+                        .as_ref()
+                        .is_some_and(|k| !k[run.clone()].contains(&true))
+                    {
                         continue;
                     }
-                    let key = keys.iter().map(|k| KeyPart::from_value(&k.value_at(run.start, &dictionary))).collect();
+                    let key = keys
+                        .iter()
+                        .map(|k| KeyPart::from_value(&k.value_at(run.start, &dictionary)))
+                        .collect();
                     let slot = groups.slot(key);
                     groups.update(slot, &args, &rows(run))?;
                 }
@@ -165,15 +203,24 @@ impl<'a> Scan<'a> {
                 if order_by.is_empty() && out.len() >= wanted {
                     return Ok(out);
                 }
-                let Some(filtered) = self.filter_chunk(partition, chunk)? else { continue };
+                let Some(filtered) = self.filter_chunk(partition, chunk)? else {
+                    continue;
+                };
                 let dictionary = self.table.dictionary_names();
                 let exprs = columns.iter().chain(order_by.iter().map(|k| &k.expr));
-                let values: Vec<Column<'_>> = exprs.map(|e| evaluate(e, &filtered.ctx)).collect::<Result<_, _>>()?;
+                let values: Vec<Column<'_>> = exprs
+                    .map(|e| evaluate(e, &filtered.ctx))
+                    .collect::<Result<_, _>>()?;
                 for row in 0..chunk.rows_count {
                     if filtered.keep.as_ref().is_some_and(|k| !k[row]) {
                         continue;
                     }
-                    out.push(values.iter().map(|c| c.value_at(row, &dictionary)).collect());
+                    out.push(
+                        values
+                            .iter()
+                            .map(|c| c.value_at(row, &dictionary))
+                            .collect(),
+                    );
                     if order_by.is_empty() && out.len() >= wanted {
                         break;
                     }
@@ -183,7 +230,9 @@ impl<'a> Scan<'a> {
                     out.truncate(wanted);
                 }
                 if out.len() > FRAGMENT_ROWS_MAX {
-                    return Err(EngineError::ResultTooLarge { rows_max: FRAGMENT_ROWS_MAX });
+                    return Err(EngineError::ResultTooLarge {
+                        rows_max: FRAGMENT_ROWS_MAX,
+                    });
                 }
             }
         }
@@ -200,7 +249,11 @@ pub fn sort_rows(rows: &mut [Vec<Value>], keys_start: usize, order_by: &[SortKey
     rows.sort_by(|a, b| {
         for (index, key) in order_by.iter().enumerate() {
             let ordering = a[keys_start + index].total_cmp(&b[keys_start + index]);
-            let ordering = if key.descending { ordering.reverse() } else { ordering };
+            let ordering = if key.descending {
+                ordering.reverse()
+            } else {
+                ordering
+            };
             if ordering.is_ne() {
                 return ordering;
             }
@@ -209,8 +262,14 @@ pub fn sort_rows(rows: &mut [Vec<Value>], keys_start: usize, order_by: &[SortKey
     });
 }
 
-fn evaluate_args<'a>(aggregates: &[AggregateCall], ctx: &EvalContext<'a>) -> Result<Vec<Vec<Column<'a>>>, EngineError> {
-    aggregates.iter().map(|call| call.args.iter().map(|e| evaluate(e, ctx)).collect()).collect()
+fn evaluate_args<'a>(
+    aggregates: &[AggregateCall],
+    ctx: &EvalContext<'a>,
+) -> Result<Vec<Vec<Column<'a>>>, EngineError> {
+    aggregates
+        .iter()
+        .map(|call| call.args.iter().map(|e| evaluate(e, ctx)).collect())
+        .collect()
 }
 
 /// Maximal row ranges over which every key column holds one value.
@@ -238,20 +297,33 @@ struct GroupTable<'c> {
 
 impl<'c> GroupTable<'c> {
     fn new(calls: &'c [AggregateCall]) -> Self {
-        GroupTable { calls, index: AHashMap::new(), groups: Vec::new() }
+        GroupTable {
+            calls,
+            index: AHashMap::new(),
+            groups: Vec::new(),
+        }
     }
 
     fn slot(&mut self, key: Vec<KeyPart>) -> usize {
         if let Some(&slot) = self.index.get(&key) {
             return slot;
         }
-        let states = self.calls.iter().map(|c| AggState::new(c.function)).collect();
+        let states = self
+            .calls
+            .iter()
+            .map(|c| AggState::new(c.function))
+            .collect();
         self.groups.push((key.clone(), states));
         self.index.insert(key, self.groups.len() - 1);
         self.groups.len() - 1
     }
 
-    fn update(&mut self, slot: usize, args: &[Vec<Column<'_>>], rows: &UpdateRows<'_>) -> Result<(), EngineError> {
+    fn update(
+        &mut self,
+        slot: usize,
+        args: &[Vec<Column<'_>>],
+        rows: &UpdateRows<'_>,
+    ) -> Result<(), EngineError> {
         for (state, args) in self.groups[slot].1.iter_mut().zip(args) {
             state.update(args, rows)?;
         }
@@ -261,7 +333,10 @@ impl<'c> GroupTable<'c> {
     fn finish(self) -> Vec<Group> {
         self.groups
             .into_iter()
-            .map(|(key, states)| Group { key: key.iter().map(KeyPart::to_value).collect(), states })
+            .map(|(key, states)| Group {
+                key: key.iter().map(KeyPart::to_value).collect(),
+                states,
+            })
             .collect()
     }
 }

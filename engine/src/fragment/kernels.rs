@@ -35,7 +35,11 @@ pub fn count_true(mask: &[bool]) -> u64 {
 /// `EXACT_SUM_ROWS_MAX` values, and the halves are recombined in i128. Example: for
 /// x = -1, hi = -1 and lo = 0xffff_ffff, and hi·2^32 + lo = -1.
 pub fn sum_i64_exact(values: &[i64], keep: Option<&[bool]>) -> i128 {
-    assert!(values.len() <= EXACT_SUM_ROWS_MAX, "exact sum of {} values", values.len());
+    assert!(
+        values.len() <= EXACT_SUM_ROWS_MAX,
+        "exact sum of {} values",
+        values.len()
+    );
     let (mut hi, mut lo) = (0i64, 0i64);
     match keep {
         None => {
@@ -85,7 +89,11 @@ pub fn dot_f64<A: AsF64, B: AsF64>(a: &[A], b: Option<&[B]>, keep: Option<&[bool
 
 /// Min and max of `values` where `keep`; `None` when nothing is kept.
 pub fn min_max<T: Copy + PartialOrd>(values: &[T], keep: Option<&[bool]>) -> Option<(T, T)> {
-    let mut kept = values.iter().enumerate().filter(|(i, _)| keep.is_none_or(|m| m[*i])).map(|(_, &x)| x);
+    let mut kept = values
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep.is_none_or(|m| m[*i]))
+        .map(|(_, &x)| x);
     let first = kept.next()?;
     Some(kept.fold((first, first), |(lo, hi), x| {
         let lo = if x < lo { x } else { lo };
@@ -104,7 +112,10 @@ mod tests {
         let expected: i128 = values.iter().map(|&x| i128::from(x)).sum();
         assert_eq!(sum_i64_exact(&values, None), expected);
         let mask = [true, false, false, true, true];
-        assert_eq!(sum_i64_exact(&values, Some(&mask)), i128::from(i64::MAX) - 1 + 7);
+        assert_eq!(
+            sum_i64_exact(&values, Some(&mask)),
+            i128::from(i64::MAX) - 1 + 7
+        );
     }
 
     #[test]
@@ -112,15 +123,24 @@ mod tests {
         let a: Vec<f64> = (0..1001).map(|i| f64::from(i) * 0.25).collect();
         let b: Vec<i64> = (0..1001).collect();
         let mask: Vec<bool> = (0..1001).map(|i| i % 3 == 0).collect();
-        let naive: f64 = (0..1001).filter(|i| i % 3 == 0).map(|i| a[i] * b[i] as f64).sum();
+        let naive: f64 = (0..1001)
+            .filter(|i| i % 3 == 0)
+            .map(|i| a[i] * b[i] as f64)
+            .sum();
         assert!((dot_f64(&a, Some(&b), Some(&mask)) - naive).abs() < 1e-6);
-        assert_eq!(sum_f64(&a, None), (0..1001).map(|i| f64::from(i) * 0.25).sum::<f64>());
+        assert_eq!(
+            sum_f64(&a, None),
+            (0..1001).map(|i| f64::from(i) * 0.25).sum::<f64>()
+        );
         assert_eq!(count_true(&mask), 334);
     }
 
     #[test]
     fn min_max_respects_mask_and_empty_input() {
-        assert_eq!(min_max(&[3, 1, 4, 1, 5], Some(&[true, false, true, false, false])), Some((3, 4)));
+        assert_eq!(
+            min_max(&[3, 1, 4, 1, 5], Some(&[true, false, true, false, false])),
+            Some((3, 4))
+        );
         assert_eq!(min_max::<i64>(&[], None), None);
         assert_eq!(min_max(&[2, 9], Some(&[false, false])), None);
     }

@@ -30,24 +30,36 @@ pub struct PruneContext<'a> {
 /// Prunes `filter` against one chunk.
 pub fn verdict(filter: &ScalarExpr, ctx: &PruneContext<'_>) -> Verdict {
     match filter {
-        ScalarExpr::Binary { op: BinaryOp::And, left, right } => {
-            match (verdict(left, ctx), verdict(right, ctx)) {
-                (Verdict::Skip, _) | (_, Verdict::Skip) => Verdict::Skip,
-                (Verdict::All, Verdict::All) => Verdict::All,
-                _ => Verdict::Check,
-            }
-        }
-        ScalarExpr::Binary { op: BinaryOp::Or, left, right } => match (verdict(left, ctx), verdict(right, ctx)) {
+        ScalarExpr::Binary {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => match (verdict(left, ctx), verdict(right, ctx)) {
+            (Verdict::Skip, _) | (_, Verdict::Skip) => Verdict::Skip,
+            (Verdict::All, Verdict::All) => Verdict::All,
+            _ => Verdict::Check,
+        },
+        ScalarExpr::Binary {
+            op: BinaryOp::Or,
+            left,
+            right,
+        } => match (verdict(left, ctx), verdict(right, ctx)) {
             (Verdict::All, _) | (_, Verdict::All) => Verdict::All,
             (Verdict::Skip, Verdict::Skip) => Verdict::Skip,
             _ => Verdict::Check,
         },
         ScalarExpr::Binary { op, left, right } if op.is_comparison() => match (&**left, &**right) {
             (ScalarExpr::Column(c), ScalarExpr::Literal(v)) => column_verdict(*op, *c, v, ctx),
-            (ScalarExpr::Literal(v), ScalarExpr::Column(c)) => column_verdict(op.flipped(), *c, v, ctx),
+            (ScalarExpr::Literal(v), ScalarExpr::Column(c)) => {
+                column_verdict(op.flipped(), *c, v, ctx)
+            }
             _ => Verdict::Check,
         },
-        ScalarExpr::InList { expr, list, negated: false } => match &**expr {
+        ScalarExpr::InList {
+            expr,
+            list,
+            negated: false,
+        } => match &**expr {
             ScalarExpr::Column(c) if *c == ctx.symbol_index => {
                 let key = ctx.key.to_value();
                 if list.iter().any(|v| v.total_cmp(&key).is_eq()) {
@@ -76,7 +88,9 @@ fn column_verdict(op: BinaryOp, column: usize, literal: &Value, ctx: &PruneConte
         };
     }
     let stored = &ctx.chunk.columns[column];
-    let Some(x) = literal.as_f64() else { return Verdict::Check };
+    let Some(x) = literal.as_f64() else {
+        return Verdict::Check;
+    };
     let (min, max) = match stored.zone {
         Zone::Int { min, max } if matches!(literal, Value::Int(_)) => {
             return int_verdict(op, min, max, literal_int(literal), stored.nulls.is_some());

@@ -37,7 +37,10 @@ impl<'a> Column<'a> {
 
     /// A constant column.
     pub fn constant(value: Value) -> Column<'a> {
-        Column { data: Vector::Const(value), nulls: None }
+        Column {
+            data: Vector::Const(value),
+            nulls: None,
+        }
     }
 
     /// True when row `row` is NULL.
@@ -95,7 +98,9 @@ pub fn map2<T: Copy, U: Copy, R: Clone>(
     f: impl Fn(T, U) -> R,
 ) -> Vec<R> {
     match (left, right) {
-        (Operand::Slice(a), Operand::Slice(b)) => a.iter().zip(b.iter()).map(|(&x, &y)| f(x, y)).collect(),
+        (Operand::Slice(a), Operand::Slice(b)) => {
+            a.iter().zip(b.iter()).map(|(&x, &y)| f(x, y)).collect()
+        }
         (Operand::Slice(a), Operand::Scalar(y)) => a.iter().map(|&x| f(x, *y)).collect(),
         (Operand::Scalar(x), Operand::Slice(b)) => b.iter().map(|&y| f(*x, y)).collect(),
         (Operand::Scalar(x), Operand::Scalar(y)) => vec![f(*x, *y); len],
@@ -103,10 +108,15 @@ pub fn map2<T: Copy, U: Copy, R: Clone>(
 }
 
 /// The union of two NULL masks.
-pub fn union_nulls<'a>(a: &Option<Cow<'a, [bool]>>, b: &Option<Cow<'a, [bool]>>) -> Option<Cow<'a, [bool]>> {
+pub fn union_nulls<'a>(
+    a: &Option<Cow<'a, [bool]>>,
+    b: &Option<Cow<'a, [bool]>>,
+) -> Option<Cow<'a, [bool]>> {
     match (a, b) {
         (None, None) => None,
         (Some(m), None) | (None, Some(m)) => Some(m.clone()),
-        (Some(x), Some(y)) => Some(Cow::Owned(x.iter().zip(y.iter()).map(|(&p, &q)| p | q).collect())),
+        (Some(x), Some(y)) => Some(Cow::Owned(
+            x.iter().zip(y.iter()).map(|(&p, &q)| p | q).collect(),
+        )),
     }
 }

@@ -8,8 +8,10 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 use futures::channel::oneshot;
-use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender};
 use futures::future::join_all;
+use glommio::channels::shared_channel::{
+    self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
+};
 
 use super::message::{ShardRequest, ShardResponse};
 use crate::error::EngineError;
@@ -70,7 +72,12 @@ impl PeerLink {
         sender: ConnectedSender<RequestEnvelope>,
         responses: ConnectedReceiver<ResponseEnvelope>,
     ) -> Rc<PeerLink> {
-        let link = Rc::new(PeerLink { peer, sender, pending: RefCell::new(AHashMap::new()), next_id: Cell::new(1) });
+        let link = Rc::new(PeerLink {
+            peer,
+            sender,
+            pending: RefCell::new(AHashMap::new()),
+            next_id: Cell::new(1),
+        });
         glommio::spawn_local(route_responses(Rc::clone(&link), responses)).detach();
         link
     }
@@ -85,11 +92,16 @@ impl PeerLink {
             self.pending.borrow_mut().remove(&id);
             return Err(self.unavailable("request channel closed"));
         }
-        done_rx.await.map_err(|_| self.unavailable("response dropped"))?
+        done_rx
+            .await
+            .map_err(|_| self.unavailable("response dropped"))?
     }
 
     fn unavailable(&self, detail: &str) -> EngineError {
-        EngineError::ShardUnavailable { shard: self.peer, detail: detail.to_string() }
+        EngineError::ShardUnavailable {
+            shard: self.peer,
+            detail: detail.to_string(),
+        }
     }
 }
 
@@ -111,33 +123,52 @@ async fn route_responses(link: Rc<PeerLink>, responses: ConnectedReceiver<Respon
 /// One executor's connected channel ends, index = peer (`None` for itself).
 pub struct ConnectedEnds {
     /// Calling side: request sender and response receiver per peer.
-    pub calling: Vec<Option<(ConnectedSender<RequestEnvelope>, ConnectedReceiver<ResponseEnvelope>)>>,
+    pub calling: Vec<
+        Option<(
+            ConnectedSender<RequestEnvelope>,
+            ConnectedReceiver<ResponseEnvelope>,
+        )>,
+    >,
     /// Serving side: request receiver and response sender per peer.
-    pub serving: Vec<Option<(ConnectedReceiver<RequestEnvelope>, ConnectedSender<ResponseEnvelope>)>>,
+    pub serving: Vec<
+        Option<(
+            ConnectedReceiver<RequestEnvelope>,
+            ConnectedSender<ResponseEnvelope>,
+        )>,
+    >,
 }
 
 /// Connects every end at once. `connect` waits for the peer's matching end, so connecting one
 /// end at a time would deadlock two executors waiting on each other.
 pub async fn connect_all(ends: MeshEnds) -> ConnectedEnds {
-    let MeshEnds { request_senders, response_receivers, request_receivers, response_senders } = ends;
-    let calling = join_all(request_senders.into_iter().zip(response_receivers).map(|pair| async move {
-        match pair {
-            (Some(s), Some(r)) => {
-                let (s, r) = futures::join!(s.connect(), r.connect());
-                Some((s, r))
+    let MeshEnds {
+        request_senders,
+        response_receivers,
+        request_receivers,
+        response_senders,
+    } = ends;
+    let calling = join_all(request_senders.into_iter().zip(response_receivers).map(
+        |pair| async move {
+            match pair {
+                (Some(s), Some(r)) => {
+                    let (s, r) = futures::join!(s.connect(), r.connect());
+                    Some((s, r))
+                }
+                _ => None,
             }
-            _ => None,
-        }
-    }));
-    let serving = join_all(request_receivers.into_iter().zip(response_senders).map(|pair| async move {
-        match pair {
-            (Some(r), Some(s)) => {
-                let (r, s) = futures::join!(r.connect(), s.connect());
-                Some((r, s))
+        },
+    ));
+    let serving = join_all(request_receivers.into_iter().zip(response_senders).map(
+        |pair| async move {
+            match pair {
+                (Some(r), Some(s)) => {
+                    let (r, s) = futures::join!(r.connect(), s.connect());
+                    Some((r, s))
+                }
+                _ => None,
             }
-            _ => None,
-        }
-    }));
+        },
+    ));
     let (calling, serving) = futures::join!(calling, serving);
     ConnectedEnds { calling, serving }
 }

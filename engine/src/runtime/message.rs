@@ -46,9 +46,15 @@ pub enum ShardResponse {
 
 /// Executes `request` against the shard's store. Synchronous: a shard never awaits while it
 /// holds its store, so requests are atomic with respect to each other.
-pub fn handle_request(store: &mut ShardStore, request: ShardRequest) -> Result<ShardResponse, EngineError> {
+pub fn handle_request(
+    store: &mut ShardStore,
+    request: ShardRequest,
+) -> Result<ShardResponse, EngineError> {
     match request {
-        ShardRequest::CreateTable { schema, if_not_exists } => {
+        ShardRequest::CreateTable {
+            schema,
+            if_not_exists,
+        } => {
             store.create_table(schema, if_not_exists)?;
             Ok(ShardResponse::Done(0))
         }
@@ -60,6 +66,8 @@ pub fn handle_request(store: &mut ShardStore, request: ShardRequest) -> Result<S
             store.apply(&table, &batch)?;
             Ok(ShardResponse::Done(batch.rows_count as u64))
         }
-        ShardRequest::Run(fragment) => Ok(ShardResponse::Fragment(Box::new(run_fragment(store, &fragment)?))),
+        ShardRequest::Run(fragment) => Ok(ShardResponse::Fragment(Box::new(run_fragment(
+            store, &fragment,
+        )?))),
     }
 }

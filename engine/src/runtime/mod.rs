@@ -21,7 +21,9 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 
-use self::mesh::{build_mesh, connect_all, ConnectedEnds, MeshEnds, PeerLink, RequestEnvelope, ResponseEnvelope};
+use self::mesh::{
+    build_mesh, connect_all, ConnectedEnds, MeshEnds, PeerLink, RequestEnvelope, ResponseEnvelope,
+};
 use self::message::{handle_request, ShardRequest, ShardResponse};
 use crate::error::EngineError;
 use crate::storage::store::ShardStore;
@@ -56,7 +58,10 @@ impl RuntimeStatus {
 
     /// Shards up so far and in total.
     pub fn shards_ready(&self) -> (usize, usize) {
-        (self.shards_ready_count.load(Ordering::Acquire), self.shards_count)
+        (
+            self.shards_ready_count.load(Ordering::Acquire),
+            self.shards_count,
+        )
     }
 }
 
@@ -90,13 +95,19 @@ impl Shards {
     }
 
     /// Runs `request` on shard `shard`: directly when local, else over its link.
-    pub async fn call(&self, shard: usize, request: ShardRequest) -> Result<ShardResponse, EngineError> {
+    pub async fn call(
+        &self,
+        shard: usize,
+        request: ShardRequest,
+    ) -> Result<ShardResponse, EngineError> {
         if shard == self.index {
             return handle_request(&mut self.store.borrow_mut(), request);
         }
         match self.peers.get(shard) {
             Some(Some(link)) => link.call(request).await,
-            _ => Err(EngineError::Internal { detail: format!("no link to shard {shard}") }),
+            _ => Err(EngineError::Internal {
+                detail: format!("no link to shard {shard}"),
+            }),
         }
     }
 
@@ -106,8 +117,15 @@ impl Shards {
         requests: Vec<(usize, ShardRequest)>,
     ) -> Vec<Result<ShardResponse, EngineError>> {
         // Remote calls are issued first so their work overlaps the local one.
-        let (local, remote): (Vec<_>, Vec<_>) = requests.into_iter().enumerate().partition(|(_, (s, _))| *s == self.index);
-        let remote_futures = remote.into_iter().map(|(order, (shard, request))| async move { (order, self.call(shard, request).await) });
+        let (local, remote): (Vec<_>, Vec<_>) = requests
+            .into_iter()
+            .enumerate()
+            .partition(|(_, (s, _))| *s == self.index);
+        let remote_futures = remote
+            .into_iter()
+            .map(
+                |(order, (shard, request))| async move { (order, self.call(shard, request).await) },
+            );
         let remote_all = join_all(remote_futures);
         let mut answers: Vec<(usize, Result<ShardResponse, EngineError>)> = Vec::new();
         let (remote_answers, local_answers) = futures::join!(remote_all, async {
@@ -124,7 +142,10 @@ impl Shards {
     }
 
     /// Sends a copy of `request` to every shard; the first error wins.
-    pub async fn broadcast(&self, request: ShardRequest) -> Result<Vec<ShardResponse>, EngineError> {
+    pub async fn broadcast(
+        &self,
+        request: ShardRequest,
+    ) -> Result<Vec<ShardResponse>, EngineError> {
         let requests = (0..self.count()).map(|s| (s, request.clone())).collect();
         self.call_many(requests).await.into_iter().collect()
     }
@@ -141,7 +162,9 @@ impl Runtime {
     /// Waits for every executor to finish.
     pub fn join(self) -> Result<(), EngineError> {
         for handle in self.handles {
-            handle.join().map_err(|e| EngineError::Internal { detail: format!("executor failed: {e}") })?;
+            handle.join().map_err(|e| EngineError::Internal {
+                detail: format!("executor failed: {e}"),
+            })?;
         }
         Ok(())
     }
@@ -156,11 +179,19 @@ where
 {
     let shards_count = config.cpus.len();
     if shards_count == 0 {
-        return Err(EngineError::Startup { detail: "no CPUs to run on".into() });
+        return Err(EngineError::Startup {
+            detail: "no CPUs to run on".into(),
+        });
     }
-    let status = Arc::new(RuntimeStatus { shards_ready_count: AtomicUsize::new(0), shards_count });
+    let status = Arc::new(RuntimeStatus {
+        shards_ready_count: AtomicUsize::new(0),
+        shards_count,
+    });
     let mut handles = Vec::with_capacity(shards_count);
-    for (index, ends) in build_mesh(shards_count, CHANNEL_CAPACITY).into_iter().enumerate() {
+    for (index, ends) in build_mesh(shards_count, CHANNEL_CAPACITY)
+        .into_iter()
+        .enumerate()
+    {
         let (main, status) = (main.clone(), Arc::clone(&status));
         let handle = LocalExecutorBuilder::new(Placement::Fixed(config.cpus[index]))
             .name(&format!("quecto-shard-{index}"))
@@ -170,7 +201,9 @@ where
                 let shards = connect_shard(index, ends, status).await;
                 main(shards).await;
             })
-            .map_err(|e| EngineError::Startup { detail: startup_hint(index, config.cpus[index], &e.to_string()) })?;
+            .map_err(|e| EngineError::Startup {
+                detail: startup_hint(index, config.cpus[index], &e.to_string()),
+            })?;
         handles.push(handle);
     }
     Ok(Runtime { handles, status })
@@ -188,9 +221,16 @@ async fn connect_shard(index: usize, ends: MeshEnds, status: Arc<RuntimeStatus>)
     let peers = calling
         .into_iter()
         .enumerate()
-        .map(|(peer, ends)| ends.map(|(sender, responses)| PeerLink::start(peer, sender, responses)))
+        .map(|(peer, ends)| {
+            ends.map(|(sender, responses)| PeerLink::start(peer, sender, responses))
+        })
         .collect();
-    let shards = Rc::new(Shards { index, store: RefCell::new(ShardStore::default()), peers, status: Arc::clone(&status) });
+    let shards = Rc::new(Shards {
+        index,
+        store: RefCell::new(ShardStore::default()),
+        peers,
+        status: Arc::clone(&status),
+    });
     for (requests, responses) in serving.into_iter().flatten() {
         glommio::spawn_local(serve_peer(Rc::clone(&shards), requests, responses)).detach();
     }
@@ -222,6 +262,8 @@ pub fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
         }
-        (0..libc::CPU_SETSIZE as usize).filter(|&cpu| libc::CPU_ISSET(cpu, &set)).collect()
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
     }
 }

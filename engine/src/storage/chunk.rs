@@ -76,11 +76,21 @@ impl ColumnChunk {
                 DataType::Symbol => ColumnData::SymbolIds(Vec::new()),
             }
         };
-        ColumnChunk { data, nulls: None, zone: Zone::Unknown }
+        ColumnChunk {
+            data,
+            nulls: None,
+            zone: Zone::Unknown,
+        }
     }
 
     /// Appends rows `start..end` of `other` (same type).
-    pub fn extend_from(&mut self, rows_before: usize, other: &ColumnChunk, start: usize, end: usize) {
+    pub fn extend_from(
+        &mut self,
+        rows_before: usize,
+        other: &ColumnChunk,
+        start: usize,
+        end: usize,
+    ) {
         fn ext<T: Copy>(to: &mut Vec<T>, from: &[T], start: usize, end: usize) {
             to.extend_from_slice(&from[start..end]);
         }
@@ -105,7 +115,10 @@ impl ColumnChunk {
             }
             (None, _) => {}
         }
-        self.zone = merge_zones(self.zone, zone_of(&other.data, other.nulls.as_deref(), start, end));
+        self.zone = merge_zones(
+            self.zone,
+            zone_of(&other.data, other.nulls.as_deref(), start, end),
+        );
     }
 
     /// The rows at `indices`, in that order, as a new column.
@@ -148,7 +161,9 @@ pub fn zone_of(data: &ColumnData, nulls: Option<&[bool]>, start: usize, end: usi
         // Rare path: fold non-NULL values one by one.
         return (start..end)
             .filter(|&i| !mask[i])
-            .fold(Zone::Unknown, |zone, i| merge_zones(zone, zone_of(data, None, i, i + 1)));
+            .fold(Zone::Unknown, |zone, i| {
+                merge_zones(zone, zone_of(data, None, i, i + 1))
+            });
     }
     match data {
         ColumnData::Int64(v) | ColumnData::Timestamp(v) => int_zone(v[start..end].iter().copied()),
@@ -171,9 +186,10 @@ fn int_zone(values: impl Iterator<Item = i64>) -> Zone {
 fn float_zone(values: impl Iterator<Item = f64>) -> Zone {
     // A NaN fails every comparison, so a chunk holding one gets no bounds: pruning must never
     // accept "every row passes" for it.
-    let (min, max, nan) = values.fold((f64::INFINITY, f64::NEG_INFINITY, false), |(lo, hi, nan), x| {
-        (lo.min(x), hi.max(x), nan | x.is_nan())
-    });
+    let (min, max, nan) = values.fold(
+        (f64::INFINITY, f64::NEG_INFINITY, false),
+        |(lo, hi, nan), x| (lo.min(x), hi.max(x), nan | x.is_nan()),
+    );
     if nan || min > max {
         Zone::Unknown
     } else {
@@ -185,13 +201,17 @@ fn float_zone(values: impl Iterator<Item = f64>) -> Zone {
 pub fn merge_zones(a: Zone, b: Zone) -> Zone {
     match (a, b) {
         (Zone::Unknown, z) | (z, Zone::Unknown) => z,
-        (Zone::Int { min: a0, max: a1 }, Zone::Int { min: b0, max: b1 }) => {
-            Zone::Int { min: a0.min(b0), max: a1.max(b1) }
+        (Zone::Int { min: a0, max: a1 }, Zone::Int { min: b0, max: b1 }) => Zone::Int {
+            min: a0.min(b0),
+            max: a1.max(b1),
+        },
+        (Zone::Float { min: a0, max: a1 }, Zone::Float { min: b0, max: b1 }) => Zone::Float {
+            min: a0.min(b0),
+            max: a1.max(b1),
+        },
+        (Zone::Int { .. }, Zone::Float { .. }) | (Zone::Float { .. }, Zone::Int { .. }) => {
+            Zone::Unknown
         }
-        (Zone::Float { min: a0, max: a1 }, Zone::Float { min: b0, max: b1 }) => {
-            Zone::Float { min: a0.min(b0), max: a1.max(b1) }
-        }
-        (Zone::Int { .. }, Zone::Float { .. }) | (Zone::Float { .. }, Zone::Int { .. }) => Zone::Unknown,
     }
 }
 
@@ -212,7 +232,10 @@ impl Chunk {
             .enumerate()
             .map(|(index, &t)| ColumnChunk::empty(t, index == symbol_index))
             .collect();
-        Chunk { columns, rows_count: 0 }
+        Chunk {
+            columns,
+            rows_count: 0,
+        }
     }
 
     /// Appends rows `start..end` of `other`.
@@ -227,7 +250,10 @@ impl Chunk {
     /// The rows at `indices`, in that order.
     pub fn take(&self, indices: &[u32]) -> Chunk {
         let columns = self.columns.iter().map(|c| c.take(indices)).collect();
-        Chunk { columns, rows_count: indices.len() }
+        Chunk {
+            columns,
+            rows_count: indices.len(),
+        }
     }
 
     /// The timestamps, given the timestamp column's index.
@@ -247,7 +273,13 @@ mod tests {
     fn zone_ignores_nulls_and_drops_bounds_on_nan() {
         let data = ColumnData::Float64(vec![5.0, 7.0, -1.0, 100.0]);
         let nulls = [false, false, false, true];
-        assert_eq!(zone_of(&data, Some(&nulls), 0, 4), Zone::Float { min: -1.0, max: 7.0 });
+        assert_eq!(
+            zone_of(&data, Some(&nulls), 0, 4),
+            Zone::Float {
+                min: -1.0,
+                max: 7.0
+            }
+        );
         let with_nan = ColumnData::Float64(vec![5.0, f64::NAN]);
         assert_eq!(zone_of(&with_nan, None, 0, 2), Zone::Unknown);
     }
@@ -255,7 +287,11 @@ mod tests {
     #[test]
     fn extend_keeps_null_mask_aligned() {
         let mut a = ColumnChunk::empty(DataType::Int64, false);
-        let b = ColumnChunk { data: ColumnData::Int64(vec![1, 2, 3]), nulls: None, zone: Zone::Unknown };
+        let b = ColumnChunk {
+            data: ColumnData::Int64(vec![1, 2, 3]),
+            nulls: None,
+            zone: Zone::Unknown,
+        };
         let c = ColumnChunk {
             data: ColumnData::Int64(vec![7, 0]),
             nulls: Some(vec![false, true]),

@@ -31,7 +31,11 @@ pub struct Layout<'a> {
 impl Partition {
     /// An empty partition for `key`.
     pub fn new(key: SymbolKey) -> Partition {
-        Partition { key, chunks: Vec::new(), rows_count: 0 }
+        Partition {
+            key,
+            chunks: Vec::new(),
+            rows_count: 0,
+        }
     }
 
     /// Adds `rows` (any order) so that the partition stays sorted by timestamp. Rows with equal
@@ -42,7 +46,11 @@ impl Partition {
             return;
         };
         self.rows_count += rows.rows_count;
-        if first_ts >= self.last_timestamp(layout.timestamp_index).unwrap_or(i64::MIN) {
+        if first_ts
+            >= self
+                .last_timestamp(layout.timestamp_index)
+                .unwrap_or(i64::MIN)
+        {
             self.append_in_order(&rows, layout);
         } else {
             self.append_out_of_order(rows, first_ts, layout);
@@ -51,18 +59,30 @@ impl Partition {
 
     /// The largest timestamp stored.
     pub fn last_timestamp(&self, timestamp_index: usize) -> Option<i64> {
-        self.chunks.last()?.timestamps(timestamp_index).last().copied()
+        self.chunks
+            .last()?
+            .timestamps(timestamp_index)
+            .last()
+            .copied()
     }
 
     fn append_in_order(&mut self, rows: &Chunk, layout: Layout<'_>) {
         let mut start = 0;
         while start < rows.rows_count {
-            let needs_chunk = self.chunks.last().is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX);
+            let needs_chunk = self
+                .chunks
+                .last()
+                .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX);
             if needs_chunk {
-                self.chunks.push(Chunk::empty(layout.types, layout.symbol_index));
+                self.chunks
+                    .push(Chunk::empty(layout.types, layout.symbol_index));
             }
-            let Some(last) = self.chunks.last_mut() else { return };
-            let end = rows.rows_count.min(start + CHUNK_ROWS_MAX - last.rows_count);
+            let Some(last) = self.chunks.last_mut() else {
+                return;
+            };
+            let end = rows
+                .rows_count
+                .min(start + CHUNK_ROWS_MAX - last.rows_count);
             last.extend_from(rows, start, end);
             start = end;
         }
@@ -72,9 +92,11 @@ impl Partition {
         let ts_index = layout.timestamp_index;
         // First chunk holding a timestamp after the batch's first: everything from there is
         // re-merged; earlier chunks are untouched.
-        let first_affected = self
-            .chunks
-            .partition_point(|c| c.timestamps(ts_index).last().is_some_and(|&t| t <= first_ts));
+        let first_affected = self.chunks.partition_point(|c| {
+            c.timestamps(ts_index)
+                .last()
+                .is_some_and(|&t| t <= first_ts)
+        });
         let mut merged = Chunk::empty(layout.types, layout.symbol_index);
         for chunk in self.chunks.drain(first_affected..) {
             merged.extend_from(&chunk, 0, chunk.rows_count);
@@ -103,12 +125,20 @@ mod tests {
 
     const TYPES: [DataType; 3] = [DataType::Symbol, DataType::Timestamp, DataType::Int64];
     fn layout() -> Layout<'static> {
-        Layout { types: &TYPES, symbol_index: 0, timestamp_index: 1 }
+        Layout {
+            types: &TYPES,
+            symbol_index: 0,
+            timestamp_index: 1,
+        }
     }
 
     fn rows(ts: &[i64]) -> Chunk {
         let values: Vec<i64> = ts.iter().map(|t| t * 10).collect();
-        let column = |data| ColumnChunk { data, nulls: None, zone: Zone::Unknown };
+        let column = |data| ColumnChunk {
+            data,
+            nulls: None,
+            zone: Zone::Unknown,
+        };
         Chunk {
             columns: vec![
                 column(ColumnData::PartitionKey),
@@ -120,7 +150,10 @@ mod tests {
     }
 
     fn all_timestamps(p: &Partition) -> Vec<i64> {
-        p.chunks.iter().flat_map(|c| c.timestamps(1).to_vec()).collect()
+        p.chunks
+            .iter()
+            .flat_map(|c| c.timestamps(1).to_vec())
+            .collect()
     }
 
     #[test]
@@ -132,10 +165,13 @@ mod tests {
         assert_eq!(p.chunks.len(), 3);
         assert_eq!(p.chunks[0].rows_count, CHUNK_ROWS_MAX);
         assert_eq!(all_timestamps(&p), ts);
-        assert_eq!(p.chunks[1].columns[1].zone, Zone::Int {
-            min: CHUNK_ROWS_MAX as i64,
-            max: 2 * CHUNK_ROWS_MAX as i64 - 1
-        });
+        assert_eq!(
+            p.chunks[1].columns[1].zone,
+            Zone::Int {
+                min: CHUNK_ROWS_MAX as i64,
+                max: 2 * CHUNK_ROWS_MAX as i64 - 1
+            }
+        );
     }
 
     #[test]

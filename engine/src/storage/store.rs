@@ -17,7 +17,11 @@ pub struct ShardStore {
 
 impl ShardStore {
     /// Creates a table; with `if_not_exists`, an existing table is kept and that is not an error.
-    pub fn create_table(&mut self, schema: TableSchema, if_not_exists: bool) -> Result<(), EngineError> {
+    pub fn create_table(
+        &mut self,
+        schema: TableSchema,
+        if_not_exists: bool,
+    ) -> Result<(), EngineError> {
         let key = schema.name.to_ascii_lowercase();
         if self.tables.contains_key(&key) {
             if if_not_exists {
@@ -34,7 +38,9 @@ impl ShardStore {
         match self.tables.remove(&name.to_ascii_lowercase()) {
             Some(_) => Ok(()),
             None if if_exists => Ok(()),
-            None => Err(EngineError::UnknownTable { table: name.to_string() }),
+            None => Err(EngineError::UnknownTable {
+                table: name.to_string(),
+            }),
         }
     }
 
@@ -42,7 +48,9 @@ impl ShardStore {
     pub fn table(&self, name: &str) -> Result<&TableStore, EngineError> {
         self.tables
             .get(&name.to_ascii_lowercase())
-            .ok_or_else(|| EngineError::UnknownTable { table: name.to_string() })
+            .ok_or_else(|| EngineError::UnknownTable {
+                table: name.to_string(),
+            })
     }
 
     /// Applies rows to a table.
@@ -50,7 +58,9 @@ impl ShardStore {
         let store = self
             .tables
             .get_mut(&table.to_ascii_lowercase())
-            .ok_or_else(|| EngineError::UnknownTable { table: table.to_string() })?;
+            .ok_or_else(|| EngineError::UnknownTable {
+                table: table.to_string(),
+            })?;
         store.apply(batch);
         Ok(())
     }

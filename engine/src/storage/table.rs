@@ -113,7 +113,8 @@ impl TableStore {
             return index;
         }
         let index = self.partitions.len() as u32;
-        self.partitions.push(Partition::new(SymbolKey::Str(name.into())));
+        self.partitions
+            .push(Partition::new(SymbolKey::Str(name.into())));
         self.by_string.insert(name.into(), index);
         index
     }
@@ -140,7 +141,10 @@ impl TableStore {
             let (values, nulls) = match rows {
                 Some(rows) => {
                     taken = column.values.take(rows);
-                    let nulls = column.nulls.as_ref().map(|m| rows.iter().map(|&r| m[r as usize]).collect());
+                    let nulls = column
+                        .nulls
+                        .as_ref()
+                        .map(|m| rows.iter().map(|&r| m[r as usize]).collect());
                     (&taken, nulls)
                 }
                 None => (&column.values, column.nulls.clone()),
@@ -150,7 +154,10 @@ impl TableStore {
             columns.push(ColumnChunk { data, nulls, zone });
         }
         let rows_count = rows.map_or(batch.rows_count, <[u32]>::len);
-        Chunk { columns, rows_count }
+        Chunk {
+            columns,
+            rows_count,
+        }
     }
 
     fn column_data(&mut self, values: &ColumnValues) -> ColumnData {
@@ -161,9 +168,11 @@ impl TableStore {
             ColumnValues::Float32(v) => ColumnData::Float32(v.clone()),
             ColumnValues::Bool(v) => ColumnData::Bool(v.clone()),
             ColumnValues::Timestamp(v) => ColumnData::Timestamp(v.clone()),
-            ColumnValues::Symbol(v) => {
-                ColumnData::SymbolIds((0..v.len()).map(|i| self.dictionary.intern(v.get(i))).collect())
-            }
+            ColumnValues::Symbol(v) => ColumnData::SymbolIds(
+                (0..v.len())
+                    .map(|i| self.dictionary.intern(v.get(i)))
+                    .collect(),
+            ),
         }
     }
 }

@@ -335,8 +335,11 @@ mod tests {
     #[test]
     fn json_rows_fill_columns_by_name_in_any_order_and_case() {
         let schema = trades_schema();
-        let body = "{\"symbol\":\"AAPL\",\"timestamp\":\"2024-01-02 09:30:00\",\"price\":187.5,\"volume\":100}\n\
-                    {\"VOLUME\":7,\"Price\":402,\"timestamp\":1704187800000000001,\"symbol\":\"MS\\\"FT\"}";
+        let body = concat!(
+            r#"{"symbol":"AAPL","timestamp":"2024-01-02 09:30:00","price":187.5,"volume":100}"#,
+            "\n",
+            r#"{"VOLUME":7,"Price":402,"timestamp":1704187800000000001,"symbol":"MS\"FT"}"#,
+        );
         let batch = parse(&schema, body).unwrap();
         assert_eq!(batch.rows_count, 2);
         assert_eq!(
@@ -389,7 +392,11 @@ mod tests {
     #[test]
     fn json_unknown_key_is_named() {
         let schema = trades_schema();
-        let body = "{\"symbol\":\"A\",\"timestamp\":1}\n\n{\"symbol\":\"A\",\"timestamp\":1,\"venue\":\"X\"}";
+        let body = concat!(
+            r#"{"symbol":"A","timestamp":1}"#,
+            "\n\n",
+            r#"{"symbol":"A","timestamp":1,"venue":"X"}"#,
+        );
         let error = parse(&schema, body).unwrap_err();
         let position = InputPosition::Line(3);
         assert_eq!(
@@ -420,7 +427,11 @@ mod tests {
     #[test]
     fn json_wrong_type_names_column_and_row() {
         let schema = trades_schema();
-        let body = "{\"symbol\":\"A\",\"timestamp\":1,\"volume\":1}\n{\"symbol\":\"B\",\"timestamp\":2,\"volume\":1.5}";
+        let body = concat!(
+            r#"{"symbol":"A","timestamp":1,"volume":1}"#,
+            "\n",
+            r#"{"symbol":"B","timestamp":2,"volume":1.5}"#,
+        );
         let error = parse(&schema, body).unwrap_err();
         assert_eq!(error.row(), Some(2));
         assert!(matches!(
@@ -512,7 +523,13 @@ mod tests {
     #[test]
     fn json_tolerates_crlf_and_blank_lines() {
         let schema = trades_schema();
-        let body = "\r\n  {\"symbol\":\"A\",\"timestamp\":1} \r\n\t\r\n{\"symbol\":\"B\",\"timestamp\":2}\r\n";
+        let body = concat!(
+            "\r\n  ",
+            r#"{"symbol":"A","timestamp":1}"#,
+            " \r\n\t\r\n",
+            r#"{"symbol":"B","timestamp":2}"#,
+            "\r\n",
+        );
         assert_eq!(parse(&schema, body).unwrap().rows_count, 2);
     }
 

@@ -234,12 +234,13 @@ fn write_text_float(data_type: DataType, value: f64, out: &mut Vec<u8>) {
 }
 
 /// A finite float, shortest round-trip; a Float32 column prints its f32's shortest digits
-/// (`0.1`, not `0.10000000149011612`).
+/// (`0.1`, not `0.10000000149011612`) when the value is an f32 exactly.
 fn write_float(data_type: DataType, value: f64, out: &mut Vec<u8>) {
     let magnitude = value.abs();
     let decimal = magnitude == 0.0 || (FLOAT_DECIMAL_MIN..FLOAT_DECIMAL_MAX).contains(&magnitude);
+    let as_f32 = data_type == DataType::Float32 && f64::from(value as f32) == value;
     // Writing into a Vec cannot fail.
-    let _ = match (data_type == DataType::Float32, decimal) {
+    let _ = match (as_f32, decimal) {
         (true, true) => write!(out, "{}", value as f32),
         (true, false) => write!(out, "{:e}", value as f32),
         (false, true) => write!(out, "{value}"),
@@ -281,9 +282,12 @@ fn write_timestamp_ns(nanos: i64, out: &mut Vec<u8>) {
     let (year, month, day) = civil_from_days(seconds.div_euclid(SECONDS_PER_DAY));
     // i64 nanoseconds span 1677-09-21 to 2262-04-11, so the year always has four digits; the
     // fallback only keeps this total.
-    let Ok(year) = u64::try_from(year).map(|year| year.min(10_000)) else {
-        out.extend_from_slice(format_timestamp_ns(nanos).as_bytes());
-        return;
+    let year = match u64::try_from(year) {
+        Ok(year) if year <= 9999 => year,
+        _ => {
+            out.extend_from_slice(format_timestamp_ns(nanos).as_bytes());
+            return;
+        }
     };
     write_digits(year, 4, out);
     out.push(b'-');
@@ -584,6 +588,9 @@ mod tests {
             json_value(DataType::Float32, Value::Float(f64::from(0.1f32))),
             "0.1"
         );
+        // Not an f32 (a merged sum, say): printed as the f64 it is, never as an f32 `inf`.
+        assert_eq!(json_value(DataType::Float32, Value::Float(1e300)), "1e300");
+        assert_eq!(json_value(DataType::Float32, Value::Float(0.1)), "0.1");
         let samples = [
             0.1 + 0.2,
             1e21,
@@ -615,10 +622,14 @@ mod tests {
     #[test]
     fn json_each_row_prints_one_compact_object_per_line() {
         let output = text(write_json_each_row, &trades_result());
-        let expected = "{\"symbol\":\"AAPL\",\"timestamp\":\"2024-01-02 09:30:00.123456789\",\
-                        \"price\":187.5,\"volume\":\"100\",\"n\":3}\n\
-                        {\"symbol\":\"a \\\"b\\\", c\",\"timestamp\":\"1970-01-01 00:00:00.000000000\",\
-                        \"price\":null,\"volume\":\"-1\",\"n\":null}\n";
+        let expected = concat!(
+            r#"{"symbol":"AAPL","timestamp":"2024-01-02 09:30:00.123456789","#,
+            r#""price":187.5,"volume":"100","n":3}"#,
+            "\n",
+            r#"{"symbol":"a \"b\", c","timestamp":"1970-01-01 00:00:00.000000000","#,
+            r#""price":null,"volume":"-1","n":null}"#,
+            "\n",
+        );
         assert_eq!(output, expected);
     }
 
