@@ -27,10 +27,16 @@ pub struct Coordinator {
 impl Coordinator {
     /// A coordinator over `shards`, one ring member per executor of this process (node 0).
     pub fn new(shards: Rc<Shards>) -> Result<Coordinator, EngineError> {
-        let members: Vec<ShardId> = (0..shards.count() as u32).map(|core| ShardId { node: 0, core }).collect();
-        let ring = HashRing::new(&members)
-            .ok_or_else(|| EngineError::Startup { detail: format!("cannot build a ring of {} shards", members.len()) })?;
-        Ok(Coordinator { shards, routing: RefCell::new(RoutingTable::new(ring)) })
+        let members: Vec<ShardId> = (0..shards.count() as u32)
+            .map(|core| ShardId { node: 0, core })
+            .collect();
+        let ring = HashRing::new(&members).ok_or_else(|| EngineError::Startup {
+            detail: format!("cannot build a ring of {} shards", members.len()),
+        })?;
+        Ok(Coordinator {
+            shards,
+            routing: RefCell::new(RoutingTable::new(ring)),
+        })
     }
 
     /// The executors' shard handle.
@@ -41,12 +47,22 @@ impl Coordinator {
     /// Runs a planned statement; `None` for statements without a result set.
     pub async fn execute(&self, plan: Plan) -> Result<Option<ResultSet>, QueryError> {
         match plan {
-            Plan::CreateTable { schema, if_not_exists } => {
-                self.shards.broadcast(ShardRequest::CreateTable { schema, if_not_exists }).await?;
+            Plan::CreateTable {
+                schema,
+                if_not_exists,
+            } => {
+                self.shards
+                    .broadcast(ShardRequest::CreateTable {
+                        schema,
+                        if_not_exists,
+                    })
+                    .await?;
                 Ok(None)
             }
             Plan::DropTable { table, if_exists } => {
-                self.shards.broadcast(ShardRequest::DropTable { table, if_exists }).await?;
+                self.shards
+                    .broadcast(ShardRequest::DropTable { table, if_exists })
+                    .await?;
                 Ok(None)
             }
             Plan::Insert { table, batch } => {
@@ -62,7 +78,9 @@ impl Coordinator {
     /// applied (read-your-writes).
     pub async fn insert(&self, schema: &TableSchema, batch: RowBatch) -> Result<u64, QueryError> {
         let shard_of_row = self.route_rows(schema, &batch);
-        let Some(&first) = shard_of_row.first() else { return Ok(0) };
+        let Some(&first) = shard_of_row.first() else {
+            return Ok(0);
+        };
         let table = schema.name.clone();
         let requests = if shard_of_row.iter().all(|&s| s == first) {
             vec![(first, ShardRequest::Insert { table, batch })]
@@ -75,7 +93,15 @@ impl Coordinator {
                 .iter()
                 .enumerate()
                 .filter(|(_, rows)| !rows.is_empty())
-                .map(|(shard, rows)| (shard, ShardRequest::Insert { table: table.clone(), batch: batch.take(rows) }))
+                .map(|(shard, rows)| {
+                    (
+                        shard,
+                        ShardRequest::Insert {
+                            table: table.clone(),
+                            batch: batch.take(rows),
+                        },
+                    )
+                })
                 .collect()
         };
         let mut applied = 0;
@@ -91,13 +117,17 @@ impl Coordinator {
     fn route_rows(&self, schema: &TableSchema, batch: &RowBatch) -> Vec<usize> {
         let mut routing = self.routing.borrow_mut();
         match &batch.columns[schema.symbol_index].values {
-            ColumnValues::Symbol(names) => {
-                (0..names.len()).map(|row| routing.route_hash(hash64(names.get(row).as_bytes()))).collect()
-            }
-            ColumnValues::Int64(ids) => ids.iter().map(|id| routing.route_hash(hash64(&id.to_le_bytes()))).collect(),
-            ColumnValues::Int32(ids) => {
-                ids.iter().map(|&id| routing.route_hash(hash64(&i64::from(id).to_le_bytes()))).collect()
-            }
+            ColumnValues::Symbol(names) => (0..names.len())
+                .map(|row| routing.route_hash(hash64(names.get(row).as_bytes())))
+                .collect(),
+            ColumnValues::Int64(ids) => ids
+                .iter()
+                .map(|id| routing.route_hash(hash64(&id.to_le_bytes())))
+                .collect(),
+            ColumnValues::Int32(ids) => ids
+                .iter()
+                .map(|&id| routing.route_hash(hash64(&i64::from(id).to_le_bytes())))
+                .collect(),
             _ => vec![0; batch.rows_count],
         }
     }
@@ -127,7 +157,9 @@ impl Coordinator {
             match answer? {
                 ShardResponse::Fragment(result) => results.push(*result),
                 ShardResponse::Done(_) => {
-                    return Err(QueryError::Engine(EngineError::Internal { detail: "fragment answered Done".into() }))
+                    return Err(QueryError::Engine(EngineError::Internal {
+                        detail: "fragment answered Done".into(),
+                    }))
                 }
             }
         }
@@ -137,12 +169,14 @@ impl Coordinator {
 
 impl Catalog for Coordinator {
     fn table(&self, name: &str) -> Option<TableSchema> {
-        self.shards.with_store(|store| store.table(name).ok().map(|t| t.schema.clone()))
+        self.shards
+            .with_store(|store| store.table(name).ok().map(|t| t.schema.clone()))
     }
 }
 
 impl TableLister for Coordinator {
     fn table_names(&self) -> Vec<String> {
-        self.shards.with_store(|store| store.schemas().map(|s| s.name.clone()).collect())
+        self.shards
+            .with_store(|store| store.schemas().map(|s| s.name.clone()).collect())
     }
 }

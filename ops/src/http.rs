@@ -38,13 +38,21 @@ pub struct HttpError {
 impl From<QueryError> for HttpError {
     fn from(error: QueryError) -> Self {
         let (code, status) = error.code_and_status();
-        HttpError { status, code, message: error.to_string() }
+        HttpError {
+            status,
+            code,
+            message: error.to_string(),
+        }
     }
 }
 
 impl From<FormatError> for HttpError {
     fn from(error: FormatError) -> Self {
-        HttpError { status: error.http_status(), code: error.code(), message: error.to_string() }
+        HttpError {
+            status: error.http_status(),
+            code: error.code(),
+            message: error.to_string(),
+        }
     }
 }
 
@@ -55,11 +63,19 @@ impl From<quecto_engine::EngineError> for HttpError {
 }
 
 fn bad_request(code: &'static str, message: String) -> HttpError {
-    HttpError { status: 400, code, message }
+    HttpError {
+        status: 400,
+        code,
+        message,
+    }
 }
 
 /// Serves one request; never fails (errors become responses).
-pub async fn handle(request: Request<Incoming>, coordinator: Rc<Coordinator>, limits: HttpLimits) -> Response<Full<Bytes>> {
+pub async fn handle(
+    request: Request<Incoming>,
+    coordinator: Rc<Coordinator>,
+    limits: HttpLimits,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     match route(request, &coordinator, limits, started).await {
         Ok(response) => response,
@@ -113,15 +129,23 @@ async fn route(
                 None => run_body_sql(body, &params, coordinator, started).await,
             }
         }
-        (_, "/" | "/ping" | "/health" | "/ready") => {
-            Err(HttpError { status: 405, code: "METHOD_NOT_ALLOWED", message: format!("{} {path}", request.method()) })
-        }
-        _ => Err(HttpError { status: 404, code: "NOT_FOUND", message: format!("no endpoint {path}") }),
+        (_, "/" | "/ping" | "/health" | "/ready") => Err(HttpError {
+            status: 405,
+            code: "METHOD_NOT_ALLOWED",
+            message: format!("{} {path}", request.method()),
+        }),
+        _ => Err(HttpError {
+            status: 404,
+            code: "NOT_FOUND",
+            message: format!("no endpoint {path}"),
+        }),
     }
 }
 
 fn query_params(query: &str) -> HashMap<String, String> {
-    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// Reads the whole body, refusing more than the limit (by Content-Length before reading, and
@@ -130,7 +154,10 @@ async fn read_body(request: Request<Incoming>, limits: HttpLimits) -> Result<Byt
     let too_large = |size: u64| HttpError {
         status: 413,
         code: "TOO_LARGE_REQUEST",
-        message: format!("request body of {size} bytes is over the {}-byte limit", limits.body_size_max),
+        message: format!(
+            "request body of {size} bytes is over the {}-byte limit",
+            limits.body_size_max
+        ),
     };
     let declared = request
         .headers()
@@ -145,13 +172,17 @@ async fn read_body(request: Request<Incoming>, limits: HttpLimits) -> Result<Byt
     let deadline = Instant::now() + limits.body_timeout;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let frame = glommio::timer::timeout(remaining, async { Ok(body.frame().await) }).await.map_err(|_| HttpError {
-            status: 408,
-            code: "TIMEOUT_EXCEEDED",
-            message: format!("request body not received within {:?}", limits.body_timeout),
-        })?;
+        let frame = glommio::timer::timeout(remaining, async { Ok(body.frame().await) })
+            .await
+            .map_err(|_| HttpError {
+                status: 408,
+                code: "TIMEOUT_EXCEEDED",
+                message: format!("request body not received within {:?}", limits.body_timeout),
+            })?;
         let Some(frame) = frame else { break };
-        let frame = frame.map_err(|e| bad_request("CANNOT_READ_BODY", format!("reading the request body: {e}")))?;
+        let frame = frame.map_err(|e| {
+            bad_request("CANNOT_READ_BODY", format!("reading the request body: {e}"))
+        })?;
         if let Some(data) = frame.data_ref() {
             if collected.len() + data.len() > limits.body_size_max {
                 return Err(too_large((collected.len() + data.len()) as u64));
@@ -184,20 +215,30 @@ async fn run_sql(
     }
     let sql = match &data {
         Some(body) if !body.is_empty() => {
-            let tail = std::str::from_utf8(body).map_err(|e| bad_request("SYNTAX_ERROR", format!("body is not UTF-8: {e}")))?;
+            let tail = std::str::from_utf8(body)
+                .map_err(|e| bad_request("SYNTAX_ERROR", format!("body is not UTF-8: {e}")))?;
             format!("{sql} {tail}")
         }
         _ => sql.to_string(),
     };
     let (sql, format_name) = split_format_clause(&sql);
     let format_name = format_name.or_else(|| params.get("default_format").cloned());
-    let format = format_name.as_deref().map(OutputFormat::parse).transpose()?.unwrap_or(OutputFormat::Json);
+    let format = format_name
+        .as_deref()
+        .map(OutputFormat::parse)
+        .transpose()?
+        .unwrap_or(OutputFormat::Json);
     let plan = plan_sql(sql, coordinator)?;
     if read_only && plan.is_mutating() {
         return Err(read_only_error());
     }
-    let Some(mut result) = coordinator.execute(plan).await? else { return Ok(empty_ok()) };
-    result.statistics = QueryStatistics { elapsed_seconds: started.elapsed().as_secs_f64(), ..result.statistics };
+    let Some(mut result) = coordinator.execute(plan).await? else {
+        return Ok(empty_ok());
+    };
+    result.statistics = QueryStatistics {
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+        ..result.statistics
+    };
     Ok(result_response(format, &result))
 }
 
@@ -209,15 +250,23 @@ async fn run_body_sql(
     coordinator: &Coordinator,
     started: Instant,
 ) -> Result<Response<Full<Bytes>>, HttpError> {
-    let header_end = body.iter().take(INSERT_HEADER_SIZE_MAX).position(|&b| b == b'\n').map_or(body.len(), |i| i + 1);
+    let header_end = body
+        .iter()
+        .take(INSERT_HEADER_SIZE_MAX)
+        .position(|&b| b == b'\n')
+        .map_or(body.len(), |i| i + 1);
     if let Ok(header) = std::str::from_utf8(&body[..header_end.min(body.len())]) {
         if let Some(insert) = InsertFormat::parse(header) {
             insert_formatted(&insert, &body[insert.rest_offset..], coordinator).await?;
             return Ok(empty_ok());
         }
     }
-    let sql = std::str::from_utf8(&body)
-        .map_err(|e| bad_request("SYNTAX_ERROR", format!("request body is not UTF-8 SQL: {e}")))?;
+    let sql = std::str::from_utf8(&body).map_err(|e| {
+        bad_request(
+            "SYNTAX_ERROR",
+            format!("request body is not UTF-8 SQL: {e}"),
+        )
+    })?;
     run_sql(sql, None, params, coordinator, false, started).await
 }
 
@@ -246,10 +295,17 @@ fn result_response(format: OutputFormat, result: &ResultSet) -> Response<Full<By
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-async fn insert_formatted(insert: &InsertFormat, data: &[u8], coordinator: &Coordinator) -> Result<u64, HttpError> {
+async fn insert_formatted(
+    insert: &InsertFormat,
+    data: &[u8],
+    coordinator: &Coordinator,
+) -> Result<u64, HttpError> {
     let format = InputFormat::parse(&insert.format)?;
     let (schema, fields) = insert_target(&insert.table, &insert.columns, coordinator)?;
-    let names: Vec<&str> = fields.iter().map(|&i| schema.columns[i].name.as_str()).collect();
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|&i| schema.columns[i].name.as_str())
+        .collect();
     let mut builder = BatchBuilder::new(&schema, fields.clone())?;
     parse_input(format, data, &names, &mut builder)?;
     let batch = builder.finish();

@@ -52,7 +52,11 @@ impl InsertFormat {
     /// Recognizes an `INSERT INTO … FORMAT X` header at the start of `sql`.
     pub fn parse(sql: &str) -> Option<InsertFormat> {
         // Only the header is tokenized: the data after it may be megabytes.
-        let header_end = sql.char_indices().take(64 * 1024).last().map_or(0, |(i, c)| i + c.len_utf8());
+        let header_end = sql
+            .char_indices()
+            .take(64 * 1024)
+            .last()
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let header = &sql[..header_end];
         let words = tokens(header);
         let word = |i: usize| words.get(i).map(|(_, w)| *w);
@@ -84,7 +88,12 @@ impl InsertFormat {
         if sql[rest_offset..].starts_with('\n') {
             rest_offset += 1;
         }
-        Some(InsertFormat { table, columns, format: format.to_string(), rest_offset })
+        Some(InsertFormat {
+            table,
+            columns,
+            format: format.to_string(),
+            rest_offset,
+        })
     }
 }
 
@@ -92,7 +101,9 @@ impl InsertFormat {
 pub fn split_format_clause(sql: &str) -> (&str, Option<String>) {
     let trimmed = sql.trim_end().trim_end_matches(';').trim_end();
     let mut words = trimmed.rsplitn(3, |c: char| c.is_whitespace());
-    let (Some(name), Some(keyword)) = (words.next(), words.next()) else { return (sql, None) };
+    let (Some(name), Some(keyword)) = (words.next(), words.next()) else {
+        return (sql, None);
+    };
     let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if keyword.eq_ignore_ascii_case("format") && is_name {
         let cut = trimmed.len() - name.len() - keyword.len() - 1;
@@ -109,9 +120,13 @@ mod tests {
     fn parses_insert_headers_with_and_without_columns_and_inline_data() {
         let sql = "INSERT INTO trades FORMAT CSV\nA,1,2.5,3\n";
         let parsed = InsertFormat::parse(sql).unwrap();
-        assert_eq!((parsed.table.as_str(), parsed.format.as_str()), ("trades", "CSV"));
+        assert_eq!(
+            (parsed.table.as_str(), parsed.format.as_str()),
+            ("trades", "CSV")
+        );
         assert_eq!(&sql[parsed.rest_offset..], "A,1,2.5,3\n");
-        let with_columns = InsertFormat::parse("insert into db.t (symbol, `ts`) format RowBinary").unwrap();
+        let with_columns =
+            InsertFormat::parse("insert into db.t (symbol, `ts`) format RowBinary").unwrap();
         assert_eq!(with_columns.columns, vec!["symbol", "ts"]);
         assert_eq!(with_columns.table, "t");
         assert!(InsertFormat::parse("INSERT INTO t VALUES (1)").is_none());
@@ -120,7 +135,10 @@ mod tests {
 
     #[test]
     fn splits_trailing_format_clause() {
-        assert_eq!(split_format_clause("SELECT 1 FORMAT CSV;"), ("SELECT 1", Some("CSV".into())));
+        assert_eq!(
+            split_format_clause("SELECT 1 FORMAT CSV;"),
+            ("SELECT 1", Some("CSV".into()))
+        );
         assert_eq!(split_format_clause("SELECT 1"), ("SELECT 1", None));
         assert_eq!(split_format_clause("SELECT format FROM t").1, None);
     }

@@ -43,8 +43,25 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let Cli { command: Command::Server { host, port, cores, ticks, max_body_bytes, spin_us } } = Cli::parse();
-    let config = ServerConfig { host, port, cores, ticks, body_size_max: max_body_bytes, spin_us };
+    let Cli {
+        command:
+            Command::Server {
+                host,
+                port,
+                cores,
+                ticks,
+                max_body_bytes,
+                spin_us,
+            },
+    } = Cli::parse();
+    let config = ServerConfig {
+        host,
+        port,
+        cores,
+        ticks,
+        body_size_max: max_body_bytes,
+        spin_us,
+    };
     if let Err(e) = run(config) {
         eprintln!("quecto: {e}");
         std::process::exit(1);

@@ -15,7 +15,10 @@ const DAY_OPEN_NS: i64 = 1_704_205_800_000_000_000;
 
 /// The schema of the sample `trades` table.
 pub fn trades_schema() -> Result<TableSchema, EngineError> {
-    let column = |name: &str, data_type| ColumnDef { name: name.into(), data_type };
+    let column = |name: &str, data_type| ColumnDef {
+        name: name.into(),
+        data_type,
+    };
     TableSchema::new(
         "trades",
         vec![
@@ -54,7 +57,9 @@ pub struct SampleTrades {
 impl SampleTrades {
     /// A generator of `ticks` rows from a fixed seed.
     pub fn new(ticks: usize) -> SampleTrades {
-        let names = (0..SAMPLE_SYMBOLS_COUNT).map(|i| format!("S{i:04}")).collect();
+        let names = (0..SAMPLE_SYMBOLS_COUNT)
+            .map(|i| format!("S{i:04}"))
+            .collect();
         SampleTrades {
             rng: SplitMix64(42),
             prices_cents: vec![10_000; SAMPLE_SYMBOLS_COUNT],
@@ -103,10 +108,18 @@ mod tests {
     #[test]
     fn sample_is_deterministic_with_increasing_timestamps() {
         let schema = trades_schema().unwrap();
-        let a = SampleTrades::new(5000).next_batch(&schema).unwrap().unwrap();
-        let b = SampleTrades::new(5000).next_batch(&schema).unwrap().unwrap();
+        let a = SampleTrades::new(5000)
+            .next_batch(&schema)
+            .unwrap()
+            .unwrap();
+        let b = SampleTrades::new(5000)
+            .next_batch(&schema)
+            .unwrap()
+            .unwrap();
         assert_eq!(a, b);
-        let quecto_engine::batch::ColumnValues::Timestamp(ts) = &a.columns[1].values else { panic!() };
+        let quecto_engine::batch::ColumnValues::Timestamp(ts) = &a.columns[1].values else {
+            panic!()
+        };
         assert!(ts.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -50,11 +50,17 @@ struct Rendezvous {
 /// Runs the server until the process is killed.
 pub fn run(config: ServerConfig) -> Result<(), String> {
     let cpus = runtime::allowed_cpus();
-    let cores = config.cores.unwrap_or(cpus.len()).clamp(1, cpus.len().max(1));
+    let cores = config
+        .cores
+        .unwrap_or(cpus.len())
+        .clamp(1, cpus.len().max(1));
     let cpus: Vec<usize> = cpus.into_iter().take(cores).collect();
     check_port_free(&config)?;
     check_memlock(cpus.len());
-    let runtime_config = RuntimeConfig { cpus, spin_before_park: Duration::from_micros(config.spin_us) };
+    let runtime_config = RuntimeConfig {
+        cpus,
+        spin_before_park: Duration::from_micros(config.spin_us),
+    };
     let rendezvous = Arc::new(Rendezvous::default());
     let executors = runtime_config.cpus.len();
     let runtime = runtime::start(&runtime_config, move |shards| {
@@ -71,11 +77,16 @@ fn check_port_free(config: &ServerConfig) -> Result<(), String> {
         return Ok(());
     }
     let address = format!("{}:{}", config.host, config.port);
-    StdTcpListener::bind(&address).map(drop).map_err(|e| format!("cannot bind {address}: {e} (is another server running?)"))
+    StdTcpListener::bind(&address)
+        .map(drop)
+        .map_err(|e| format!("cannot bind {address}: {e} (is another server running?)"))
 }
 
 fn check_memlock(executors: usize) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `limit`.
     let result = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
     let needed = (runtime::IO_MEMORY_SIZE * executors) as u64;
@@ -88,7 +99,12 @@ fn check_memlock(executors: usize) {
     }
 }
 
-async fn executor_main(shards: Rc<Shards>, config: ServerConfig, rendezvous: Arc<Rendezvous>, executors: usize) {
+async fn executor_main(
+    shards: Rc<Shards>,
+    config: ServerConfig,
+    rendezvous: Arc<Rendezvous>,
+    executors: usize,
+) {
     let coordinator = match Coordinator::new(Rc::clone(&shards)) {
         Ok(c) => Rc::new(c),
         Err(e) => {
@@ -116,7 +132,10 @@ async fn executor_main(shards: Rc<Shards>, config: ServerConfig, rendezvous: Arc
         let port = rendezvous.port.load(Ordering::Acquire);
         println!("quecto: listening on http://{}:{port}", config.host);
     }
-    let limits = HttpLimits { body_size_max: config.body_size_max, body_timeout: BODY_TIMEOUT };
+    let limits = HttpLimits {
+        body_size_max: config.body_size_max,
+        body_timeout: BODY_TIMEOUT,
+    };
     serve(listener, coordinator, limits).await;
 }
 
@@ -127,37 +146,62 @@ async fn wait_for(condition: impl Fn() -> bool) {
 }
 
 /// Executor 0 binds first (port 0 picks a free port); the others bind the port it got.
-async fn bind(config: &ServerConfig, shards: &Shards, rendezvous: &Rendezvous) -> Result<TcpListener, String> {
+async fn bind(
+    config: &ServerConfig,
+    shards: &Shards,
+    rendezvous: &Rendezvous,
+) -> Result<TcpListener, String> {
     if shards.index() != 0 {
         wait_for(|| rendezvous.port.load(Ordering::Acquire) != 0).await;
     }
-    let port = if shards.index() == 0 { config.port } else { rendezvous.port.load(Ordering::Acquire) as u16 };
-    let address: SocketAddr =
-        format!("{}:{port}", config.host).parse().map_err(|e| format!("bad address {}:{port}: {e}", config.host))?;
+    let port = if shards.index() == 0 {
+        config.port
+    } else {
+        rendezvous.port.load(Ordering::Acquire) as u16
+    };
+    let address: SocketAddr = format!("{}:{port}", config.host)
+        .parse()
+        .map_err(|e| format!("bad address {}:{port}: {e}", config.host))?;
     let listener = TcpListener::bind(address).map_err(|e| format!("cannot bind {address}: {e}"))?;
     if shards.index() == 0 {
-        let bound = listener.local_addr().map_err(|e| format!("local address: {e}"))?;
-        rendezvous.port.store(u32::from(bound.port()), Ordering::Release);
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("local address: {e}"))?;
+        rendezvous
+            .port
+            .store(u32::from(bound.port()), Ordering::Release);
     }
     Ok(listener)
 }
 
 async fn load_sample(coordinator: &Coordinator, ticks: usize) -> Result<(), String> {
     let schema = trades_schema().map_err(|e| e.to_string())?;
-    let create = Plan::CreateTable { schema: schema.clone(), if_not_exists: true };
-    coordinator.execute(create).await.map_err(|e| e.to_string())?;
+    let create = Plan::CreateTable {
+        schema: schema.clone(),
+        if_not_exists: true,
+    };
+    coordinator
+        .execute(create)
+        .await
+        .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut generator = SampleTrades::new(ticks);
     let mut loaded = 0usize;
     while let Some(batch) = generator.next_batch(&schema).map_err(|e| e.to_string())? {
         loaded += batch.rows_count;
-        coordinator.insert(&schema, batch).await.map_err(|e| e.to_string())?;
+        coordinator
+            .insert(&schema, batch)
+            .await
+            .map_err(|e| e.to_string())?;
         if loaded % (1 << 20) < crate::sample::SAMPLE_BATCH_ROWS {
             println!("quecto: generated {loaded} of {ticks} ticks");
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!("quecto: generated {loaded} ticks into `trades` in {seconds:.2} s ({:.0} rows/s)", loaded as f64 / seconds);
+    println!(
+        "quecto: generated {loaded} ticks into `trades` in {seconds:.2} s ({:.0} rows/s)",
+        loaded as f64 / seconds
+    );
     Ok(())
 }
 
@@ -177,7 +221,9 @@ async fn serve(listener: TcpListener, coordinator: Rc<Coordinator>, limits: Http
         glommio::spawn_local(async move {
             let service = service_fn(move |request| {
                 let coordinator = Rc::clone(&coordinator);
-                async move { Ok::<_, std::convert::Infallible>(handle(request, coordinator, limits).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(request, coordinator, limits).await)
+                }
             });
             let connection = http1::Builder::new()
                 .timer(crate::timer::GlommioTimer)

@@ -40,10 +40,16 @@ struct ExecutorReport {
 /// Runs the in-process ingest benchmark and returns its report lines.
 pub fn ingest_run(config: IngestConfig) -> Result<Vec<String>, BenchError> {
     let engine = |detail: String| BenchError::Engine { detail };
-    let cpus: Vec<usize> = runtime::allowed_cpus().into_iter().take(config.cores.max(1)).collect();
+    let cpus: Vec<usize> = runtime::allowed_cpus()
+        .into_iter()
+        .take(config.cores.max(1))
+        .collect();
     let executors = cpus.len();
     let (report_tx, report_rx) = mpsc::channel::<Result<ExecutorReport, String>>();
-    let runtime_config = RuntimeConfig { cpus, spin_before_park: Duration::from_micros(50) };
+    let runtime_config = RuntimeConfig {
+        cpus,
+        spin_before_park: Duration::from_micros(50),
+    };
     let runtime = runtime::start(&runtime_config, move |shards| {
         let report_tx = report_tx.clone();
         async move {
@@ -54,7 +60,12 @@ pub fn ingest_run(config: IngestConfig) -> Result<Vec<String>, BenchError> {
     .map_err(|e| engine(e.to_string()))?;
     let mut reports = Vec::with_capacity(executors);
     for _ in 0..executors {
-        reports.push(report_rx.recv().map_err(|e| engine(e.to_string()))?.map_err(engine)?);
+        reports.push(
+            report_rx
+                .recv()
+                .map_err(|e| engine(e.to_string()))?
+                .map_err(engine)?,
+        );
     }
     runtime.join().map_err(|e| engine(e.to_string()))?;
     Ok(report_lines(config, &reports))
@@ -82,28 +93,50 @@ fn report_lines(config: IngestConfig, reports: &[ExecutorReport]) -> Vec<String>
     lines
 }
 
-async fn executor_run(shards: Rc<Shards>, config: IngestConfig, executors: usize) -> Result<ExecutorReport, String> {
+async fn executor_run(
+    shards: Rc<Shards>,
+    config: IngestConfig,
+    executors: usize,
+) -> Result<ExecutorReport, String> {
     let coordinator = Coordinator::new(Rc::clone(&shards)).map_err(|e| e.to_string())?;
     let schema = trades_schema().map_err(|e| e.to_string())?;
     while !shards.status().all_ready() {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
     // Every executor creates the table (IF NOT EXISTS): the first create wins on each shard.
-    let create = Plan::CreateTable { schema: schema.clone(), if_not_exists: true };
-    coordinator.execute(create).await.map_err(|e| e.to_string())?;
+    let create = Plan::CreateTable {
+        schema: schema.clone(),
+        if_not_exists: true,
+    };
+    coordinator
+        .execute(create)
+        .await
+        .map_err(|e| e.to_string())?;
     let rows = config.rows / executors;
     let batches = build_batches(&schema, rows, config.batch_rows, shards.index() as u64)?;
     let mut histogram = histogram_new().map_err(|e| e.to_string())?;
     let started = Instant::now();
     for batch in batches {
         let sent = Instant::now();
-        coordinator.insert(&schema, batch).await.map_err(|e| e.to_string())?;
+        coordinator
+            .insert(&schema, batch)
+            .await
+            .map_err(|e| e.to_string())?;
         latency_record(&mut histogram, sent.elapsed());
     }
-    Ok(ExecutorReport { rows, elapsed: started.elapsed(), histogram })
+    Ok(ExecutorReport {
+        rows,
+        elapsed: started.elapsed(),
+        histogram,
+    })
 }
 
-fn build_batches(schema: &TableSchema, rows: usize, batch_rows: usize, seed: u64) -> Result<Vec<RowBatch>, String> {
+fn build_batches(
+    schema: &TableSchema,
+    rows: usize,
+    batch_rows: usize,
+    seed: u64,
+) -> Result<Vec<RowBatch>, String> {
     let mut generator = TradeGen::new(1000, SymbolChoice::Zipf, 42 + seed);
     let mut batches = Vec::with_capacity(rows / batch_rows.max(1) + 1);
     let mut remaining = rows;

@@ -7,8 +7,8 @@
 use clap::{Parser, Subcommand};
 use quecto_perf::bench::{insert_run, line_write, ping_run, query_run, suite_run};
 use quecto_perf::cli::{IngestArgs, InsertArgs, LoopCounts, PingArgs, QueryArgs, SuiteArgs};
-use quecto_perf::ingest::{ingest_run, IngestConfig};
 use quecto_perf::client::HttpClient;
+use quecto_perf::ingest::{ingest_run, IngestConfig};
 use quecto_perf::report::{machine_line, Machine};
 use quecto_perf::BenchError;
 use std::io::Write;
@@ -67,7 +67,11 @@ fn command_run(out: &mut impl Write, command: &Command) -> Result<(), BenchError
             insert_run(out, &client, &args.table, &config).map(drop)
         }
         Command::Ingest(args) => {
-            let config = IngestConfig { cores: args.cores, batch_rows: args.batch, rows: args.rows };
+            let config = IngestConfig {
+                cores: args.cores,
+                batch_rows: args.batch,
+                rows: args.rows,
+            };
             for line in ingest_run(config)? {
                 line_write(out, &line)?;
             }

@@ -160,12 +160,9 @@ impl AggState {
             AggState::First(best) => edge_update(best, &args[0], rows, keep, true),
             AggState::Last(best) => edge_update(best, &args[0], rows, keep, false),
             AggState::Vwap(pv, v, n) => {
-                let (price, volume) = (
-                    float_slice(&args[0], r.clone())?,
-                    float_slice(&args[1], r.clone())?,
-                );
-                *pv += dot_f64(&price, Some(&*volume), keep);
-                *v += sum_f64(&volume, keep);
+                let (dot, volume) = vwap_update(&args[0], &args[1], r, keep)?;
+                *pv += dot;
+                *v += volume;
                 *n += kept_count;
             }
         }
@@ -267,6 +264,33 @@ fn float_slice<'b>(
     }
 }
 
+/// Σ price·volume and Σ volume over `range`, with kernels for each numeric column pairing so no
+/// column is converted into a temporary.
+fn vwap_update(
+    price: &Column<'_>,
+    volume: &Column<'_>,
+    range: Range<usize>,
+    keep: Option<&[bool]>,
+) -> Result<(f64, f64), EngineError> {
+    Ok(match (&price.data, &volume.data) {
+        (Vector::Float(p), Vector::Int(v)) => {
+            let (p, v) = (&p[range.clone()], &v[range]);
+            (dot_f64(p, v, keep), sum_f64(v, keep))
+        }
+        (Vector::Float(p), Vector::Float(v)) => {
+            let (p, v) = (&p[range.clone()], &v[range]);
+            (dot_f64(p, v, keep), sum_f64(v, keep))
+        }
+        _ => {
+            let (p, v) = (
+                float_slice(price, range.clone())?,
+                float_slice(volume, range)?,
+            );
+            (dot_f64(&p, &v, keep), sum_f64(&v, keep))
+        }
+    })
+}
+
 fn sum_update(
     column: &Column<'_>,
     range: Range<usize>,
@@ -278,6 +302,7 @@ fn sum_update(
             let kept = keep.map_or(range.len() as u64, count_true);
             Sum::Int(i128::from(*x) * i128::from(kept))
         }
+        Vector::Float(v) => Sum::Float(sum_f64(&v[range], keep)),
         _ => Sum::Float(sum_f64(&float_slice(column, range)?, keep)),
     })
 }

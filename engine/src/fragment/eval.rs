@@ -457,12 +457,13 @@ fn in_list<'a>(
     }
 }
 
-/// The rows a filter keeps: `None` when every row passes; NULL counts as false.
-pub fn selection(filter: &Column<'_>, rows: usize) -> Option<Vec<bool>> {
-    match (&filter.data, &filter.nulls) {
+/// The rows a filter keeps: `None` when every row passes; NULL counts as false. Takes the
+/// filter's column so its mask is reused, not copied.
+pub fn selection(filter: Column<'_>, rows: usize) -> Option<Vec<bool>> {
+    match (filter.data, filter.nulls) {
         (Vector::Const(Value::Bool(true)), _) => None,
         (Vector::Const(_), _) => Some(vec![false; rows]),
-        (Vector::Bool(v), None) => Some(v.to_vec()),
+        (Vector::Bool(v), None) => Some(v.into_owned()),
         (Vector::Bool(v), Some(n)) => Some(
             v.iter()
                 .zip(n.iter())

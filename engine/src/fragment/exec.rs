@@ -123,7 +123,7 @@ impl<'a> Scan<'a> {
             }
             Verdict::Check => {
                 self.count_read(chunk);
-                let keep = selection(&evaluate(filter, &ctx)?, chunk.rows_count);
+                let keep = selection(evaluate(filter, &ctx)?, chunk.rows_count);
                 if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
                     return Ok(None);
                 }

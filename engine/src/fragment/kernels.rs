@@ -64,26 +64,44 @@ const LANES: usize = 8;
 /// Sum of `values` where `keep`, in eight independent lanes (vectorizable, and a little more
 /// accurate than one running sum).
 pub fn sum_f64<T: AsF64>(values: &[T], keep: Option<&[bool]>) -> f64 {
-    dot_f64(values, None::<&[f64]>, keep)
+    match keep {
+        None => lanes_sum(values.len(), |i| values[i].as_f64()),
+        Some(mask) => lanes_sum(
+            values.len(),
+            |i| if mask[i] { values[i].as_f64() } else { 0.0 },
+        ),
+    }
 }
 
-/// Σ aᵢ·bᵢ where `keep` (Σ aᵢ when `b` is `None`), in eight lanes.
-pub fn dot_f64<A: AsF64, B: AsF64>(a: &[A], b: Option<&[B]>, keep: Option<&[bool]>) -> f64 {
+/// Σ aᵢ·bᵢ where `keep`, in eight lanes.
+pub fn dot_f64<A: AsF64, B: AsF64>(a: &[A], b: &[B], keep: Option<&[bool]>) -> f64 {
+    let len = a.len().min(b.len());
+    match keep {
+        None => lanes_sum(len, |i| a[i].as_f64() * b[i].as_f64()),
+        Some(mask) => lanes_sum(len, |i| {
+            if mask[i] {
+                a[i].as_f64() * b[i].as_f64()
+            } else {
+                0.0
+            }
+        }),
+    }
+}
+
+/// Σ term(i) for i in 0..len, accumulated in `LANES` independent partial sums so the loop has
+/// no serial dependency (floating-point addition is not reassociated by the compiler).
+#[inline(always)]
+fn lanes_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
     let mut lanes = [0.0f64; LANES];
-    let term = |i: usize| -> f64 {
-        let x = a[i].as_f64() * b.map_or(1.0, |b| b[i].as_f64());
-        match keep {
-            Some(mask) if !mask[i] => 0.0,
-            _ => x,
-        }
-    };
-    let full = a.len() / LANES * LANES;
-    for base in (0..full).step_by(LANES) {
+    let full = len / LANES * LANES;
+    let mut base = 0;
+    while base < full {
         for (lane, acc) in lanes.iter_mut().enumerate() {
             *acc += term(base + lane);
         }
+        base += LANES;
     }
-    let tail: f64 = (full..a.len()).map(term).sum();
+    let tail: f64 = (full..len).map(&term).sum();
     lanes.iter().sum::<f64>() + tail
 }
 
@@ -127,7 +145,7 @@ mod tests {
             .filter(|i| i % 3 == 0)
             .map(|i| a[i] * b[i] as f64)
             .sum();
-        assert!((dot_f64(&a, Some(&b), Some(&mask)) - naive).abs() < 1e-6);
+        assert!((dot_f64(&a, &b, Some(&mask)) - naive).abs() < 1e-6);
         assert_eq!(
             sum_f64(&a, None),
             (0..1001).map(|i| f64::from(i) * 0.25).sum::<f64>()

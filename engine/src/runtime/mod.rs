@@ -47,6 +47,7 @@ pub struct RuntimeConfig {
 #[derive(Debug, Default)]
 pub struct RuntimeStatus {
     shards_ready_count: AtomicUsize,
+    mains_done_count: AtomicUsize,
     shards_count: usize,
 }
 
@@ -185,6 +186,7 @@ where
     }
     let status = Arc::new(RuntimeStatus {
         shards_ready_count: AtomicUsize::new(0),
+        mains_done_count: AtomicUsize::new(0),
         shards_count,
     });
     let mut handles = Vec::with_capacity(shards_count);
@@ -198,8 +200,14 @@ where
             .io_memory(IO_MEMORY_SIZE)
             .spin_before_park(config.spin_before_park)
             .spawn(move || async move {
-                let shards = connect_shard(index, ends, status).await;
+                let shards = connect_shard(index, ends, Arc::clone(&status)).await;
                 main(shards).await;
+                // Other executors may still send work to this shard: it keeps serving until
+                // every executor's `main` has returned, then all of them stop together.
+                status.mains_done_count.fetch_add(1, Ordering::AcqRel);
+                while status.mains_done_count.load(Ordering::Acquire) < status.shards_count {
+                    glommio::timer::sleep(Duration::from_millis(1)).await;
+                }
             })
             .map_err(|e| EngineError::Startup {
                 detail: startup_hint(index, config.cpus[index], &e.to_string()),

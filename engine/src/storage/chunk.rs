@@ -121,7 +121,7 @@ impl ColumnChunk {
         );
     }
 
-    /// The rows at `indices`, in that order, as a new column.
+    /// The rows at `indices`, in that order, as a new staging column (no zone).
     pub fn take(&self, indices: &[u32]) -> ColumnChunk {
         fn gather<T: Copy>(values: &[T], indices: &[u32]) -> Vec<T> {
             indices.iter().map(|&i| values[i as usize]).collect()
@@ -137,8 +137,12 @@ impl ColumnChunk {
             ColumnData::PartitionKey => ColumnData::PartitionKey,
         };
         let nulls = self.nulls.as_ref().map(|mask| gather(mask, indices));
-        let zone = zone_of(&data, nulls.as_deref(), 0, indices.len());
-        ColumnChunk { data, nulls, zone }
+        // Staging only: zones are computed when rows land in a partition (`extend_from`).
+        ColumnChunk {
+            data,
+            nulls,
+            zone: Zone::Unknown,
+        }
     }
 
     /// Bytes of value data per row (for `bytes_read`).
@@ -254,6 +258,26 @@ impl Chunk {
             columns,
             rows_count: indices.len(),
         }
+    }
+
+    /// Keeps the first `rows` rows. Zones are kept: bounds of a superset stay valid bounds.
+    pub fn truncate(&mut self, rows: usize) {
+        debug_assert!(rows <= self.rows_count);
+        for column in &mut self.columns {
+            match &mut column.data {
+                ColumnData::Int64(v) | ColumnData::Timestamp(v) => v.truncate(rows),
+                ColumnData::Int32(v) => v.truncate(rows),
+                ColumnData::Float64(v) => v.truncate(rows),
+                ColumnData::Float32(v) => v.truncate(rows),
+                ColumnData::Bool(v) => v.truncate(rows),
+                ColumnData::SymbolIds(v) => v.truncate(rows),
+                ColumnData::PartitionKey => {}
+            }
+            if let Some(mask) = &mut column.nulls {
+                mask.truncate(rows);
+            }
+        }
+        self.rows_count = rows;
     }
 
     /// The timestamps, given the timestamp column's index.

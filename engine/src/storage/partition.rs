@@ -88,23 +88,56 @@ impl Partition {
         }
     }
 
+    /// Inserts rows that start before the partition's last timestamp. Only the rows after the
+    /// insertion point move: they are cut off (the chunk keeps its zone, a superset of the
+    /// remaining rows' bounds and so still safe to prune with), merged linearly with the new
+    /// rows, and appended again. Feeds that are slightly late touch a handful of rows.
     fn append_out_of_order(&mut self, rows: Chunk, first_ts: i64, layout: Layout<'_>) {
         let ts_index = layout.timestamp_index;
-        // First chunk holding a timestamp after the batch's first: everything from there is
-        // re-merged; earlier chunks are untouched.
-        let first_affected = self.chunks.partition_point(|c| {
+        let chunk_index = self.chunks.partition_point(|c| {
             c.timestamps(ts_index)
                 .last()
                 .is_some_and(|&t| t <= first_ts)
         });
-        let mut merged = Chunk::empty(layout.types, layout.symbol_index);
-        for chunk in self.chunks.drain(first_affected..) {
-            merged.extend_from(&chunk, 0, chunk.rows_count);
+        let row_index = self.chunks[chunk_index]
+            .timestamps(ts_index)
+            .partition_point(|&t| t <= first_ts);
+        let mut tail = Chunk::empty(layout.types, layout.symbol_index);
+        let cut = &self.chunks[chunk_index];
+        tail.extend_from(cut, row_index, cut.rows_count);
+        for chunk in self.chunks.drain(chunk_index + 1..) {
+            tail.extend_from(&chunk, 0, chunk.rows_count);
         }
-        merged.extend_from(&rows, 0, rows.rows_count);
-        let merged = sort_by_timestamp(merged, ts_index);
+        if row_index == 0 {
+            self.chunks.truncate(chunk_index);
+        } else {
+            self.chunks[chunk_index].truncate(row_index);
+        }
+        let merged = merge_by_timestamp(tail, &rows, ts_index);
         self.append_in_order(&merged, layout);
     }
+}
+
+/// Two sorted runs merged by timestamp; on equal timestamps `older` rows come first.
+fn merge_by_timestamp(mut older: Chunk, newer: &Chunk, timestamp_index: usize) -> Chunk {
+    let older_count = older.rows_count;
+    older.extend_from(newer, 0, newer.rows_count);
+    let ts = older.timestamps(timestamp_index);
+    let (left, right) = ts.split_at(older_count);
+    let mut order = Vec::with_capacity(ts.len());
+    let (mut i, mut j) = (0, 0);
+    while i < left.len() && j < right.len() {
+        if right[j] < left[i] {
+            order.push((older_count + j) as u32);
+            j += 1;
+        } else {
+            order.push(i as u32);
+            i += 1;
+        }
+    }
+    order.extend((i..left.len()).map(|k| k as u32));
+    order.extend((j..right.len()).map(|k| (older_count + k) as u32));
+    older.take(&order)
 }
 
 /// `rows` sorted by timestamp (stable); returned as is when already sorted.
@@ -207,5 +240,54 @@ mod tests {
             _ => vec![],
         };
         assert_eq!(values, vec![100, -1, 200]);
+    }
+
+    #[test]
+    fn interleaved_late_feeds_match_a_stable_sort_of_all_rows() {
+        // Two feeds whose batches overlap in time, plus occasional very late rows; every row
+        // carries a unique value so the final order can be compared exactly.
+        let mut p = Partition::new(SymbolKey::Int(1));
+        let mut all: Vec<(i64, i64)> = Vec::new();
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as i64
+        };
+        let mut value = 0i64;
+        for round in 0..400i64 {
+            let base = round * 100 - (next() % 300);
+            let count = 1 + (next() % 200) as usize;
+            let ts: Vec<i64> = (0..count)
+                .map(|k| base + (k as i64) * 2 + next() % 3)
+                .collect();
+            let mut batch = rows(&ts);
+            let values: Vec<i64> = (0..count as i64).map(|k| value + k).collect();
+            batch.columns[2].data = ColumnData::Int64(values.clone());
+            value += count as i64;
+            // The partition sorts a batch stably, then keeps earlier arrivals first on ties.
+            let mut sorted_batch: Vec<(i64, i64)> = ts.iter().copied().zip(values).collect();
+            sorted_batch.sort_by_key(|&(t, _)| t);
+            all.extend(sorted_batch);
+            p.append(batch, layout());
+        }
+        all.sort_by_key(|&(t, _)| t);
+        let got: Vec<(i64, i64)> = p
+            .chunks
+            .iter()
+            .flat_map(|c| {
+                let ts = c.timestamps(1).to_vec();
+                let values = match &c.columns[2].data {
+                    ColumnData::Int64(v) => v.clone(),
+                    _ => vec![],
+                };
+                ts.into_iter().zip(values)
+            })
+            .collect();
+        assert_eq!(got, all);
+        assert!(p.chunks[..p.chunks.len() - 1]
+            .iter()
+            .all(|c| c.rows_count == CHUNK_ROWS_MAX));
     }
 }

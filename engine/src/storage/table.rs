@@ -3,7 +3,7 @@
 
 use ahash::AHashMap;
 
-use super::chunk::{Chunk, ColumnChunk, ColumnData};
+use super::chunk::{Chunk, ColumnChunk, ColumnData, Zone};
 use super::dictionary::SymbolDictionary;
 use super::partition::{Layout, Partition};
 use crate::batch::{ColumnValues, RowBatch, SymbolKey};
@@ -129,7 +129,8 @@ impl TableStore {
         index
     }
 
-    /// Converts `rows` of `batch` (all of them when `None`) into a chunk of this table.
+    /// Converts `rows` of `batch` (all of them when `None`) into a staging chunk of this table:
+    /// one copy of each value, no zones (the partition computes them as it stores the rows).
     fn chunk_from_batch(&mut self, batch: &RowBatch, rows: Option<&[u32]>) -> Chunk {
         let mut columns = Vec::with_capacity(batch.columns.len());
         for (index, column) in batch.columns.iter().enumerate() {
@@ -137,21 +138,16 @@ impl TableStore {
                 columns.push(ColumnChunk::empty(self.types[index], true));
                 continue;
             }
-            let taken;
-            let (values, nulls) = match rows {
-                Some(rows) => {
-                    taken = column.values.take(rows);
-                    let nulls = column
-                        .nulls
-                        .as_ref()
-                        .map(|m| rows.iter().map(|&r| m[r as usize]).collect());
-                    (&taken, nulls)
-                }
-                None => (&column.values, column.nulls.clone()),
-            };
-            let data = self.column_data(values);
-            let zone = super::chunk::zone_of(&data, nulls.as_deref(), 0, batch_len(values));
-            columns.push(ColumnChunk { data, nulls, zone });
+            let nulls = column.nulls.as_ref().map(|mask| match rows {
+                Some(rows) => rows.iter().map(|&r| mask[r as usize]).collect(),
+                None => mask.clone(),
+            });
+            let data = self.column_data(&column.values, rows);
+            columns.push(ColumnChunk {
+                data,
+                nulls,
+                zone: Zone::Unknown,
+            });
         }
         let rows_count = rows.map_or(batch.rows_count, <[u32]>::len);
         Chunk {
@@ -160,25 +156,38 @@ impl TableStore {
         }
     }
 
-    fn column_data(&mut self, values: &ColumnValues) -> ColumnData {
+    fn column_data(&mut self, values: &ColumnValues, rows: Option<&[u32]>) -> ColumnData {
+        fn pick<T: Copy>(values: &[T], rows: Option<&[u32]>) -> Vec<T> {
+            match rows {
+                Some(rows) => rows.iter().map(|&r| values[r as usize]).collect(),
+                None => values.to_vec(),
+            }
+        }
         match values {
-            ColumnValues::Int64(v) => ColumnData::Int64(v.clone()),
-            ColumnValues::Int32(v) => ColumnData::Int32(v.clone()),
-            ColumnValues::Float64(v) => ColumnData::Float64(v.clone()),
-            ColumnValues::Float32(v) => ColumnData::Float32(v.clone()),
-            ColumnValues::Bool(v) => ColumnData::Bool(v.clone()),
-            ColumnValues::Timestamp(v) => ColumnData::Timestamp(v.clone()),
-            ColumnValues::Symbol(v) => ColumnData::SymbolIds(
-                (0..v.len())
-                    .map(|i| self.dictionary.intern(v.get(i)))
-                    .collect(),
-            ),
+            ColumnValues::Int64(v) => ColumnData::Int64(pick(v, rows)),
+            ColumnValues::Int32(v) => ColumnData::Int32(pick(v, rows)),
+            ColumnValues::Float64(v) => ColumnData::Float64(pick(v, rows)),
+            ColumnValues::Float32(v) => ColumnData::Float32(pick(v, rows)),
+            ColumnValues::Bool(v) => ColumnData::Bool(pick(v, rows)),
+            ColumnValues::Timestamp(v) => ColumnData::Timestamp(pick(v, rows)),
+            ColumnValues::Symbol(v) => {
+                let all: Vec<u32>;
+                let indices: &[u32] = match rows {
+                    Some(rows) => rows,
+                    None => {
+                        all = (0..v.len() as u32).collect();
+                        &all
+                    }
+                };
+                ColumnData::SymbolIds(
+                    indices
+                        .iter()
+                        .map(|&r| self.dictionary.intern(v.get(r as usize)))
+                        .collect(),
+                )
+            }
         }
     }
-}
-
-fn batch_len(values: &ColumnValues) -> usize {
-    values.len()
 }
 
 /// Row indices grouped by partition, partitions in order of first appearance.
