@@ -1,8 +1,8 @@
 //! Columnar row batches: the unit of ingest, from a parser to the shard that applies it.
 //!
 //! A `RowBatch` holds one table's rows column by column, in schema order. Input formats fill it
-//! through `BatchBuilder`, the router splits it by owning shard with `RowBatch::take`, and the
-//! shard applies it to its partitions. It never holds the rows of two tables.
+//! through `BatchBuilder`; the router gives each owning shard the indices of its rows, and each
+//! shard applies those rows to its partitions. It never holds the rows of two tables.
 
 use crate::error::EngineError;
 use crate::schema::TableSchema;
@@ -111,26 +111,6 @@ impl ColumnValues {
         }
     }
 
-    /// The values at `rows`, in that order.
-    pub fn take(&self, rows: &[u32]) -> ColumnValues {
-        fn gather<T: Copy>(values: &[T], rows: &[u32]) -> Vec<T> {
-            rows.iter().map(|&r| values[r as usize]).collect()
-        }
-        match self {
-            ColumnValues::Int64(v) => ColumnValues::Int64(gather(v, rows)),
-            ColumnValues::Timestamp(v) => ColumnValues::Timestamp(gather(v, rows)),
-            ColumnValues::Int32(v) => ColumnValues::Int32(gather(v, rows)),
-            ColumnValues::Float64(v) => ColumnValues::Float64(gather(v, rows)),
-            ColumnValues::Float32(v) => ColumnValues::Float32(gather(v, rows)),
-            ColumnValues::Bool(v) => ColumnValues::Bool(gather(v, rows)),
-            ColumnValues::Symbol(v) => {
-                let mut out = StringColumn::default();
-                rows.iter().for_each(|&r| out.push(v.get(r as usize)));
-                ColumnValues::Symbol(out)
-            }
-        }
-    }
-
     /// Approximate payload size in bytes (for `bytes_read` statistics and limits).
     pub fn bytes_size(&self) -> usize {
         match self {
@@ -199,25 +179,6 @@ pub struct RowBatch {
 }
 
 impl RowBatch {
-    /// The rows at `rows`, in that order.
-    pub fn take(&self, rows: &[u32]) -> RowBatch {
-        let columns = self
-            .columns
-            .iter()
-            .map(|column| BatchColumn {
-                values: column.values.take(rows),
-                nulls: column
-                    .nulls
-                    .as_ref()
-                    .map(|mask| rows.iter().map(|&r| mask[r as usize]).collect()),
-            })
-            .collect();
-        RowBatch {
-            columns,
-            rows_count: rows.len(),
-        }
-    }
-
     /// The symbol key of row `row`, given the index of the symbol column.
     pub fn symbol_key(&self, symbol_index: usize, row: usize) -> SymbolKey {
         match &self.columns[symbol_index].values {

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use quecto_engine::batch::{ColumnValues, RowBatch};
 use quecto_engine::fragment::exec::FragmentResult;
@@ -74,31 +75,50 @@ impl Coordinator {
         }
     }
 
-    /// Splits `batch` by owning shard and applies each part there; returns after every row is
-    /// applied (read-your-writes).
+    /// Creates `schema`'s table on every shard unless it exists.
+    pub async fn ensure_table(&self, schema: &TableSchema) -> Result<(), QueryError> {
+        let create = Plan::CreateTable {
+            schema: schema.clone(),
+            if_not_exists: true,
+        };
+        self.execute(create).await.map(drop)
+    }
+
+    /// Applies each row of `batch` on its owning shard (every shard reads the one shared batch
+    /// at its own row indices); returns after every row is applied (read-your-writes).
     pub async fn insert(&self, schema: &TableSchema, batch: RowBatch) -> Result<u64, QueryError> {
         let shard_of_row = self.route_rows(schema, &batch);
         let Some(&first) = shard_of_row.first() else {
             return Ok(0);
         };
         let table = schema.name.clone();
+        let batch = Arc::new(batch);
         let requests = if shard_of_row.iter().all(|&s| s == first) {
-            vec![(first, ShardRequest::Insert { table, batch })]
+            vec![(
+                first,
+                ShardRequest::Insert {
+                    table,
+                    batch,
+                    rows: None,
+                },
+            )]
         } else {
             let mut rows_of_shard: Vec<Vec<u32>> = vec![Vec::new(); self.shards.count()];
             for (row, &shard) in shard_of_row.iter().enumerate() {
                 rows_of_shard[shard].push(row as u32);
             }
             rows_of_shard
-                .iter()
+                .into_iter()
                 .enumerate()
                 .filter(|(_, rows)| !rows.is_empty())
                 .map(|(shard, rows)| {
+                    let batch = Arc::clone(&batch);
                     (
                         shard,
                         ShardRequest::Insert {
                             table: table.clone(),
-                            batch: batch.take(rows),
+                            batch,
+                            rows: Some(rows),
                         },
                     )
                 })

@@ -11,7 +11,6 @@ use glommio::net::TcpListener;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use quecto_engine::runtime::{self, RuntimeConfig, Shards};
-use quecto_sql::statement::Plan;
 use smol_hyper::rt::FuturesIo;
 
 use crate::coordinator::Coordinator;
@@ -176,12 +175,8 @@ async fn bind(
 
 async fn load_sample(coordinator: &Coordinator, ticks: usize) -> Result<(), String> {
     let schema = trades_schema().map_err(|e| e.to_string())?;
-    let create = Plan::CreateTable {
-        schema: schema.clone(),
-        if_not_exists: true,
-    };
     coordinator
-        .execute(create)
+        .ensure_table(&schema)
         .await
         .map_err(|e| e.to_string())?;
     let started = Instant::now();

@@ -13,7 +13,6 @@ use quecto_engine::schema::TableSchema;
 use quecto_engine::types::Value;
 use quecto_ops::coordinator::Coordinator;
 use quecto_ops::sample::trades_schema;
-use quecto_sql::statement::Plan;
 
 use crate::error::BenchError;
 use crate::gen::{SymbolChoice, TradeGen};
@@ -104,12 +103,8 @@ async fn executor_run(
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
     // Every executor creates the table (IF NOT EXISTS): the first create wins on each shard.
-    let create = Plan::CreateTable {
-        schema: schema.clone(),
-        if_not_exists: true,
-    };
     coordinator
-        .execute(create)
+        .ensure_table(&schema)
         .await
         .map_err(|e| e.to_string())?;
     let rows = config.rows / executors;

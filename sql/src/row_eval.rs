@@ -83,14 +83,7 @@ fn binary(op: BinaryOp, l: Value, r: Value) -> Result<Value, EngineError> {
             });
         }
         let ordering = l.total_cmp(&r);
-        return Ok(Value::Bool(match op {
-            BinaryOp::Eq => ordering.is_eq(),
-            BinaryOp::NotEq => ordering.is_ne(),
-            BinaryOp::Lt => ordering.is_lt(),
-            BinaryOp::LtEq => ordering.is_le(),
-            BinaryOp::Gt => ordering.is_gt(),
-            _ => ordering.is_ge(),
-        }));
+        return Ok(Value::Bool(op.holds(ordering)));
     }
     arithmetic(op, l, r)
 }

@@ -76,7 +76,7 @@ impl TwoShards {
             rows[self.ring.route(&key)].push(row as u32);
         }
         for (shard, rows) in rows.iter().enumerate() {
-            self.stores[shard].apply(&schema.name, &batch.take(rows))?;
+            self.stores[shard].apply(&schema.name, batch, Some(rows))?;
         }
         Ok(())
     }

@@ -319,21 +319,10 @@ fn compare_strings(op: BinaryOp, a: &StrOperand<'_>, b: &StrOperand<'_>, rows: u
             (0..rows)
                 .map(|row| {
                     let ordering = text(a, row).cmp(&text(b, row));
-                    ordering_matches(op, ordering)
+                    op.holds(ordering)
                 })
                 .collect()
         }
-    }
-}
-
-fn ordering_matches(op: BinaryOp, ordering: std::cmp::Ordering) -> bool {
-    match op {
-        BinaryOp::Eq => ordering.is_eq(),
-        BinaryOp::NotEq => ordering.is_ne(),
-        BinaryOp::Lt => ordering.is_lt(),
-        BinaryOp::LtEq => ordering.is_le(),
-        BinaryOp::Gt => ordering.is_gt(),
-        _ => ordering.is_ge(),
     }
 }
 

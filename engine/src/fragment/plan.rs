@@ -87,6 +87,26 @@ impl BinaryOp {
         )
     }
 
+    /// Whether `left op right` holds, given how `left` compares to `right`. False for
+    /// operators that are not comparisons.
+    pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        match self {
+            BinaryOp::Eq => ordering.is_eq(),
+            BinaryOp::NotEq => ordering.is_ne(),
+            BinaryOp::Lt => ordering.is_lt(),
+            BinaryOp::LtEq => ordering.is_le(),
+            BinaryOp::Gt => ordering.is_gt(),
+            BinaryOp::GtEq => ordering.is_ge(),
+            BinaryOp::Add
+            | BinaryOp::Subtract
+            | BinaryOp::Multiply
+            | BinaryOp::Divide
+            | BinaryOp::Modulo
+            | BinaryOp::And
+            | BinaryOp::Or => false,
+        }
+    }
+
     /// The operator with its operands swapped (`a < b` ⇔ `b > a`).
     pub fn flipped(self) -> BinaryOp {
         match self {

@@ -82,7 +82,7 @@ fn column_verdict(op: BinaryOp, column: usize, literal: &Value, ctx: &PruneConte
             (SymbolKey::Int(_), Value::Int(_)) | (SymbolKey::Str(_), Value::Str(_))
         );
         return match comparable {
-            true if ordering_passes(op, ordering) => Verdict::All,
+            true if op.holds(ordering) => Verdict::All,
             true => Verdict::Skip,
             false => Verdict::Check,
         };
@@ -142,17 +142,5 @@ fn decide(none: bool, all: bool, has_nulls: bool) -> Verdict {
         Verdict::All
     } else {
         Verdict::Check
-    }
-}
-
-fn ordering_passes(op: BinaryOp, ordering: std::cmp::Ordering) -> bool {
-    match op {
-        BinaryOp::Eq => ordering.is_eq(),
-        BinaryOp::NotEq => ordering.is_ne(),
-        BinaryOp::Lt => ordering.is_lt(),
-        BinaryOp::LtEq => ordering.is_le(),
-        BinaryOp::Gt => ordering.is_gt(),
-        BinaryOp::GtEq => ordering.is_ge(),
-        _ => false,
     }
 }

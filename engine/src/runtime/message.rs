@@ -1,5 +1,7 @@
 //! Messages a shard accepts from any core, and its answers. Plain data: they cross threads.
 
+use std::sync::Arc;
+
 use crate::batch::RowBatch;
 use crate::error::EngineError;
 use crate::fragment::exec::{run_fragment, FragmentResult};
@@ -28,8 +30,10 @@ pub enum ShardRequest {
     Insert {
         /// The table.
         table: String,
-        /// The rows.
-        batch: RowBatch,
+        /// The whole batch, shared read-only by every shard that owns some of its rows.
+        batch: Arc<RowBatch>,
+        /// The rows of `batch` this shard owns (all when `None`).
+        rows: Option<Vec<u32>>,
     },
     /// Run a query fragment.
     Run(Box<Fragment>),
@@ -62,9 +66,11 @@ pub fn handle_request(
             store.drop_table(&table, if_exists)?;
             Ok(ShardResponse::Done(0))
         }
-        ShardRequest::Insert { table, batch } => {
-            store.apply(&table, &batch)?;
-            Ok(ShardResponse::Done(batch.rows_count as u64))
+        ShardRequest::Insert { table, batch, rows } => {
+            store.apply(&table, &batch, rows.as_deref())?;
+            Ok(ShardResponse::Done(
+                rows.map_or(batch.rows_count, |r| r.len()) as u64,
+            ))
         }
         ShardRequest::Run(fragment) => Ok(ShardResponse::Fragment(Box::new(run_fragment(
             store, &fragment,

@@ -1,6 +1,8 @@
 //! Column chunks: up to `CHUNK_ROWS_MAX` rows of one partition, column by column, in timestamp
 //! order, each column with a min/max zone map that lets scans skip or fully accept the chunk.
 
+use super::dictionary::SymbolDictionary;
+use crate::batch::{BatchColumn, ColumnValues, RowBatch};
 use crate::types::DataType;
 
 /// Most rows in one chunk. Big enough that per-chunk overhead vanishes in scans, small enough
@@ -119,6 +121,45 @@ impl ColumnChunk {
             self.zone,
             zone_of(&other.data, other.nulls.as_deref(), start, end),
         );
+    }
+
+    /// Appends rows `rows` of a batch column, updating the NULL mask and the zone.
+    pub fn extend_from_batch(
+        &mut self,
+        rows_before: usize,
+        source: &BatchColumn,
+        rows: &[u32],
+        dictionary: &mut SymbolDictionary,
+    ) {
+        fn gather<T: Copy>(to: &mut Vec<T>, from: &[T], rows: &[u32]) {
+            to.extend(rows.iter().map(|&r| from[r as usize]));
+        }
+        match (&mut self.data, &source.values) {
+            (ColumnData::PartitionKey, _) => return,
+            (ColumnData::Int64(a), ColumnValues::Int64(b)) => gather(a, b, rows),
+            (ColumnData::Timestamp(a), ColumnValues::Timestamp(b)) => gather(a, b, rows),
+            (ColumnData::Int32(a), ColumnValues::Int32(b)) => gather(a, b, rows),
+            (ColumnData::Float64(a), ColumnValues::Float64(b)) => gather(a, b, rows),
+            (ColumnData::Float32(a), ColumnValues::Float32(b)) => gather(a, b, rows),
+            (ColumnData::Bool(a), ColumnValues::Bool(b)) => gather(a, b, rows),
+            (ColumnData::SymbolIds(a), ColumnValues::Symbol(b)) => {
+                a.extend(rows.iter().map(|&r| dictionary.intern(b.get(r as usize))))
+            }
+            (a, b) => unreachable!("batch column does not match the table: {a:?} vs {b:?}"),
+        }
+        let appended_end = rows_before + rows.len();
+        match (&mut self.nulls, &source.nulls) {
+            (Some(mask), Some(from)) => mask.extend(rows.iter().map(|&r| from[r as usize])),
+            (Some(mask), None) => mask.resize(appended_end, false),
+            (None, Some(from)) if rows.iter().any(|&r| from[r as usize]) => {
+                let mut mask = vec![false; rows_before];
+                mask.extend(rows.iter().map(|&r| from[r as usize]));
+                self.nulls = Some(mask);
+            }
+            (None, _) => {}
+        }
+        let added = zone_of(&self.data, self.nulls.as_deref(), rows_before, appended_end);
+        self.zone = merge_zones(self.zone, added);
     }
 
     /// The rows at `indices`, in that order, as a new staging column (no zone).
@@ -249,6 +290,19 @@ impl Chunk {
             to.extend_from(self.rows_count, from, start, end);
         }
         self.rows_count += end - start;
+    }
+
+    /// Appends rows `rows` of `batch` (same table), converting symbols through `dictionary`.
+    pub fn extend_from_batch(
+        &mut self,
+        batch: &RowBatch,
+        rows: &[u32],
+        dictionary: &mut SymbolDictionary,
+    ) {
+        for (column, source) in self.columns.iter_mut().zip(&batch.columns) {
+            column.extend_from_batch(self.rows_count, source, rows, dictionary);
+        }
+        self.rows_count += rows.len();
     }
 
     /// The rows at `indices`, in that order.

@@ -3,7 +3,8 @@
 //! into the chunks it overlaps, so scans may always assume sorted timestamps.
 
 use super::chunk::{Chunk, CHUNK_ROWS_MAX};
-use crate::batch::SymbolKey;
+use super::dictionary::SymbolDictionary;
+use crate::batch::{RowBatch, SymbolKey};
 use crate::types::DataType;
 
 /// The rows of one symbol of one table on this shard.
@@ -64,6 +65,35 @@ impl Partition {
             .timestamps(timestamp_index)
             .last()
             .copied()
+    }
+
+    /// Appends `rows` of `batch`, which are sorted and start at or after the last timestamp,
+    /// copying each value once, straight into the last chunks.
+    pub fn append_batch_rows(
+        &mut self,
+        batch: &RowBatch,
+        rows: &[u32],
+        layout: Layout<'_>,
+        dictionary: &mut SymbolDictionary,
+    ) {
+        self.rows_count += rows.len();
+        let mut start = 0;
+        while start < rows.len() {
+            let needs_chunk = self
+                .chunks
+                .last()
+                .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX);
+            if needs_chunk {
+                self.chunks
+                    .push(Chunk::empty(layout.types, layout.symbol_index));
+            }
+            let Some(last) = self.chunks.last_mut() else {
+                return;
+            };
+            let end = rows.len().min(start + CHUNK_ROWS_MAX - last.rows_count);
+            last.extend_from_batch(batch, &rows[start..end], dictionary);
+            start = end;
+        }
     }
 
     fn append_in_order(&mut self, rows: &Chunk, layout: Layout<'_>) {

@@ -53,15 +53,20 @@ impl ShardStore {
             })
     }
 
-    /// Applies rows to a table.
-    pub fn apply(&mut self, table: &str, batch: &RowBatch) -> Result<(), EngineError> {
+    /// Applies `rows` of `batch` (all when `None`) to a table.
+    pub fn apply(
+        &mut self,
+        table: &str,
+        batch: &RowBatch,
+        rows: Option<&[u32]>,
+    ) -> Result<(), EngineError> {
         let store = self
             .tables
             .get_mut(&table.to_ascii_lowercase())
             .ok_or_else(|| EngineError::UnknownTable {
                 table: table.to_string(),
             })?;
-        store.apply(batch);
+        store.apply(batch, rows);
         Ok(())
     }
 

@@ -53,24 +53,56 @@ impl TableStore {
         index.map(|&i| &self.partitions[i as usize])
     }
 
-    /// Applies a batch whose rows this shard owns. Rows are grouped by symbol and each group
-    /// is appended to its partition in timestamp order.
-    pub fn apply(&mut self, batch: &RowBatch) {
-        if batch.rows_count == 0 {
+    /// Applies `rows` of `batch` (all rows when `None`), which this shard owns. Rows are
+    /// grouped by symbol and each group is appended to its partition in timestamp order.
+    pub fn apply(&mut self, batch: &RowBatch, rows: Option<&[u32]>) {
+        let all: Vec<u32>;
+        let rows = match rows {
+            Some(rows) => rows,
+            None => {
+                all = (0..batch.rows_count as u32).collect();
+                &all
+            }
+        };
+        if rows.is_empty() {
             return;
         }
-        let partition_of_row = self.partition_indices(batch);
-        let first = partition_of_row[0];
-        if partition_of_row.iter().all(|&p| p == first) {
-            let rows = self.chunk_from_batch(batch, None);
-            self.append_to(first, rows);
-        } else {
-            for (partition, rows) in group_rows(&partition_of_row) {
-                let rows = self.chunk_from_batch(batch, Some(&rows));
-                self.append_to(partition, rows);
-            }
+        let partition_of_row = self.partition_indices(batch, rows);
+        let groups = group_rows(rows, &partition_of_row, self.partitions.len());
+        for (partition, rows) in groups.iter() {
+            self.append_rows(partition, batch, rows);
         }
-        self.rows_count += batch.rows_count as u64;
+        self.rows_count += rows.len() as u64;
+    }
+
+    /// Appends `rows` of `batch` to one partition: straight from the batch into the last chunk
+    /// when they continue the partition in time order (the common case), else through a
+    /// staging chunk that is merged in.
+    fn append_rows(&mut self, partition: u32, batch: &RowBatch, rows: &[u32]) {
+        let layout = Layout {
+            types: &self.types,
+            symbol_index: self.schema.symbol_index,
+            timestamp_index: self.schema.timestamp_index,
+        };
+        let target = &mut self.partitions[partition as usize];
+        let in_order = match &batch.columns[layout.timestamp_index].values {
+            ColumnValues::Timestamp(ts) => {
+                let last = target
+                    .last_timestamp(layout.timestamp_index)
+                    .unwrap_or(i64::MIN);
+                rows.first().is_some_and(|&r| ts[r as usize] >= last)
+                    && rows
+                        .windows(2)
+                        .all(|w| ts[w[0] as usize] <= ts[w[1] as usize])
+            }
+            _ => false,
+        };
+        if in_order {
+            target.append_batch_rows(batch, rows, layout, &mut self.dictionary);
+        } else {
+            let staged = self.chunk_from_batch(batch, rows);
+            self.append_to(partition, staged);
+        }
     }
 
     fn append_to(&mut self, partition: u32, rows: Chunk) {
@@ -83,14 +115,15 @@ impl TableStore {
     }
 
     /// For each row of `batch`, the index of its partition (created when new).
-    fn partition_indices(&mut self, batch: &RowBatch) -> Vec<u32> {
+    /// The partition index (created when new) of each of `rows`.
+    fn partition_indices(&mut self, batch: &RowBatch, rows: &[u32]) -> Vec<u32> {
         let column = &batch.columns[self.schema.symbol_index].values;
-        let mut out = Vec::with_capacity(batch.rows_count);
+        let mut out = Vec::with_capacity(rows.len());
         match column {
             ColumnValues::Symbol(strings) => {
                 let mut previous: Option<(&str, u32)> = None;
-                for row in 0..strings.len() {
-                    let name = strings.get(row);
+                for &row in rows {
+                    let name = strings.get(row as usize);
                     let index = match previous {
                         Some((last, index)) if last == name => index,
                         _ => self.string_partition(name),
@@ -99,10 +132,13 @@ impl TableStore {
                     out.push(index);
                 }
             }
-            ColumnValues::Int64(ids) => out.extend(ids.iter().map(|&id| self.int_partition(id))),
-            ColumnValues::Int32(ids) => {
-                out.extend(ids.iter().map(|&id| self.int_partition(i64::from(id))))
+            ColumnValues::Int64(ids) => {
+                out.extend(rows.iter().map(|&r| self.int_partition(ids[r as usize])))
             }
+            ColumnValues::Int32(ids) => out.extend(
+                rows.iter()
+                    .map(|&r| self.int_partition(i64::from(ids[r as usize]))),
+            ),
             other => unreachable!("symbol column type is validated at CREATE TABLE: {other:?}"),
         }
         out
@@ -129,19 +165,19 @@ impl TableStore {
         index
     }
 
-    /// Converts `rows` of `batch` (all of them when `None`) into a staging chunk of this table:
-    /// one copy of each value, no zones (the partition computes them as it stores the rows).
-    fn chunk_from_batch(&mut self, batch: &RowBatch, rows: Option<&[u32]>) -> Chunk {
+    /// Converts `rows` of `batch` into a staging chunk of this table: one copy of each value,
+    /// no zones (the partition computes them as it stores the rows).
+    fn chunk_from_batch(&mut self, batch: &RowBatch, rows: &[u32]) -> Chunk {
         let mut columns = Vec::with_capacity(batch.columns.len());
         for (index, column) in batch.columns.iter().enumerate() {
             if index == self.schema.symbol_index {
                 columns.push(ColumnChunk::empty(self.types[index], true));
                 continue;
             }
-            let nulls = column.nulls.as_ref().map(|mask| match rows {
-                Some(rows) => rows.iter().map(|&r| mask[r as usize]).collect(),
-                None => mask.clone(),
-            });
+            let nulls = column
+                .nulls
+                .as_ref()
+                .map(|mask| rows.iter().map(|&r| mask[r as usize]).collect());
             let data = self.column_data(&column.values, rows);
             columns.push(ColumnChunk {
                 data,
@@ -149,19 +185,15 @@ impl TableStore {
                 zone: Zone::Unknown,
             });
         }
-        let rows_count = rows.map_or(batch.rows_count, <[u32]>::len);
         Chunk {
             columns,
-            rows_count,
+            rows_count: rows.len(),
         }
     }
 
-    fn column_data(&mut self, values: &ColumnValues, rows: Option<&[u32]>) -> ColumnData {
-        fn pick<T: Copy>(values: &[T], rows: Option<&[u32]>) -> Vec<T> {
-            match rows {
-                Some(rows) => rows.iter().map(|&r| values[r as usize]).collect(),
-                None => values.to_vec(),
-            }
+    fn column_data(&mut self, values: &ColumnValues, rows: &[u32]) -> ColumnData {
+        fn pick<T: Copy>(values: &[T], rows: &[u32]) -> Vec<T> {
+            rows.iter().map(|&r| values[r as usize]).collect()
         }
         match values {
             ColumnValues::Int64(v) => ColumnData::Int64(pick(v, rows)),
@@ -170,38 +202,58 @@ impl TableStore {
             ColumnValues::Float32(v) => ColumnData::Float32(pick(v, rows)),
             ColumnValues::Bool(v) => ColumnData::Bool(pick(v, rows)),
             ColumnValues::Timestamp(v) => ColumnData::Timestamp(pick(v, rows)),
-            ColumnValues::Symbol(v) => {
-                let all: Vec<u32>;
-                let indices: &[u32] = match rows {
-                    Some(rows) => rows,
-                    None => {
-                        all = (0..v.len() as u32).collect();
-                        &all
-                    }
-                };
-                ColumnData::SymbolIds(
-                    indices
-                        .iter()
-                        .map(|&r| self.dictionary.intern(v.get(r as usize)))
-                        .collect(),
-                )
-            }
+            ColumnValues::Symbol(v) => ColumnData::SymbolIds(
+                rows.iter()
+                    .map(|&r| self.dictionary.intern(v.get(r as usize)))
+                    .collect(),
+            ),
         }
     }
 }
 
-/// Row indices grouped by partition, partitions in order of first appearance.
-fn group_rows(partition_of_row: &[u32]) -> Vec<(u32, Vec<u32>)> {
-    let mut slot_of_partition: AHashMap<u32, usize> = AHashMap::new();
-    let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
-    for (row, &partition) in partition_of_row.iter().enumerate() {
-        let slot = *slot_of_partition.entry(partition).or_insert_with(|| {
-            groups.push((partition, Vec::new()));
-            groups.len() - 1
-        });
-        groups[slot].1.push(row as u32);
+/// Row indices grouped by partition (a counting sort), partitions in order of first
+/// appearance, rows in batch order within each group.
+struct RowGroups {
+    /// Row indices, group after group.
+    order: Vec<u32>,
+    /// (partition, start, end) of each group in `order`.
+    spans: Vec<(u32, usize, usize)>,
+}
+
+impl RowGroups {
+    fn iter(&self) -> impl Iterator<Item = (u32, &[u32])> {
+        self.spans
+            .iter()
+            .map(|&(partition, start, end)| (partition, &self.order[start..end]))
     }
-    groups
+}
+
+fn group_rows(rows: &[u32], partition_of_row: &[u32], partitions_count: usize) -> RowGroups {
+    let mut count_of_partition = vec![0u32; partitions_count];
+    let mut touched: Vec<u32> = Vec::new();
+    for &partition in partition_of_row {
+        let count = &mut count_of_partition[partition as usize];
+        if *count == 0 {
+            touched.push(partition);
+        }
+        *count += 1;
+    }
+    // Reuse the counts as each group's next write position.
+    let mut spans = Vec::with_capacity(touched.len());
+    let mut start = 0usize;
+    for &partition in &touched {
+        let count = count_of_partition[partition as usize] as usize;
+        spans.push((partition, start, start + count));
+        count_of_partition[partition as usize] = start as u32;
+        start += count;
+    }
+    let mut order = vec![0u32; partition_of_row.len()];
+    for (&row, &partition) in rows.iter().zip(partition_of_row) {
+        let next = &mut count_of_partition[partition as usize];
+        order[*next as usize] = row;
+        *next += 1;
+    }
+    RowGroups { order, spans }
 }
 
 impl TableStore {
