@@ -3,7 +3,8 @@
 //! every ack), no HTTP. Each executor pre-builds its batches before the clock starts.
 
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -49,10 +50,12 @@ pub fn ingest_run(config: IngestConfig) -> Result<Vec<String>, BenchError> {
         cpus,
         spin_before_park: Duration::from_micros(50),
     };
+    let built = Arc::new(AtomicUsize::new(0));
     let runtime = runtime::start(&runtime_config, move |shards| {
         let report_tx = report_tx.clone();
+        let built = Arc::clone(&built);
         async move {
-            let report = executor_run(shards, config, executors).await;
+            let report = executor_run(shards, config, executors, built).await;
             let _ = report_tx.send(report);
         }
     })
@@ -96,6 +99,7 @@ async fn executor_run(
     shards: Rc<Shards>,
     config: IngestConfig,
     executors: usize,
+    built: Arc<AtomicUsize>,
 ) -> Result<ExecutorReport, String> {
     let coordinator = Coordinator::new(Rc::clone(&shards)).map_err(|e| e.to_string())?;
     let schema = trades_schema().map_err(|e| e.to_string())?;
@@ -109,6 +113,12 @@ async fn executor_run(
         .map_err(|e| e.to_string())?;
     let rows = config.rows / executors;
     let batches = build_batches(&schema, rows, config.batch_rows, shards.index() as u64)?;
+    // Building is CPU-bound and never yields: start the clock only once every executor has
+    // built its batches, or one would time inserts into a shard that is not serving yet.
+    built.fetch_add(1, Ordering::AcqRel);
+    while built.load(Ordering::Acquire) < executors {
+        glommio::timer::sleep(Duration::from_micros(100)).await;
+    }
     let mut histogram = histogram_new().map_err(|e| e.to_string())?;
     let started = Instant::now();
     for batch in batches {

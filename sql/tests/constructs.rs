@@ -383,3 +383,72 @@ fn errors_name_what_is_wrong() {
         assert_eq!(error.code_and_status().1, status, "{sql}: {error}");
     }
 }
+
+/// Whole-chunk aggregates are memoized in full chunks; a second (memo) run and a run after an
+/// out-of-order insert rewrote memoized chunks must equal sums computed here.
+#[test]
+fn memoized_chunk_aggregates_match_a_rescan_and_follow_late_rows() {
+    let mut db = TwoShards::new();
+    db.rows("CREATE TABLE t (symbol SYMBOL, ts TIMESTAMP, price FLOAT64, volume INT64)");
+    let mut rows: Vec<(i64, f64, i64)> = Vec::new();
+    for ts in 0..50_000i64 {
+        rows.push((ts * 10, 100.0 + (ts % 97) as f64 * 0.25, 1 + ts % 13));
+    }
+    for block in rows.chunks(10_000) {
+        let values: Vec<String> = block
+            .iter()
+            .map(|(ts, p, v)| format!("('A', {ts}, {p}, {v})"))
+            .collect();
+        db.rows(&format!("INSERT INTO t VALUES {}", values.join(",")));
+    }
+    let sql =
+        "SELECT count(*), sum(volume), vwap(price, volume), min(price), max(price), first(price), \
+               last(volume), avg(volume) FROM t WHERE symbol = 'A'";
+    let expected = |rows: &[(i64, f64, i64)]| {
+        let mut sorted = rows.to_vec();
+        sorted.sort_by_key(|r| r.0);
+        let volume: i64 = sorted.iter().map(|r| r.2).sum();
+        let pv: f64 = sorted.iter().map(|r| r.1 * r.2 as f64).sum();
+        let min = sorted.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
+        let max = sorted.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+        (
+            sorted.len() as i64,
+            volume,
+            pv / volume as f64,
+            min,
+            max,
+            sorted[0].1,
+            sorted[sorted.len() - 1].2,
+        )
+    };
+    let check = |got: &[Value], want: (i64, i64, f64, f64, f64, f64, i64)| {
+        assert_eq!(got[0], Value::Int(want.0));
+        assert_eq!(got[1], Value::Int(want.1));
+        let Value::Float(vwap) = got[2] else {
+            panic!("vwap {:?}", got[2])
+        };
+        assert!(
+            (vwap - want.2).abs() <= 1e-9 * want.2.abs(),
+            "{vwap} vs {}",
+            want.2
+        );
+        assert_eq!(
+            &got[3..7],
+            &[
+                Value::Float(want.3),
+                Value::Float(want.4),
+                Value::Float(want.5),
+                Value::Int(want.6)
+            ]
+        );
+    };
+    let cold = db.rows(sql);
+    let warm = db.rows(sql);
+    assert_eq!(cold, warm);
+    check(&cold[0], expected(&rows));
+    // Late rows land inside the first (memoized) chunk and move every later row.
+    db.rows("INSERT INTO t VALUES ('A', 5, 1.0, 1000), ('A', 155, 999.0, 7), ('A', -1, 50.0, 3)");
+    rows.extend([(5, 1.0, 1000), (155, 999.0, 7), (-1, 50.0, 3)]);
+    check(&db.rows(sql)[0], expected(&rows));
+    check(&db.rows(sql)[0], expected(&rows));
+}

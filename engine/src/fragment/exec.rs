@@ -5,11 +5,14 @@ use ahash::AHashMap;
 
 use super::aggregate::{AggState, KeyPart, UpdateRows};
 use super::eval::{evaluate, selection, EvalContext};
-use super::plan::{AggregateCall, Fragment, FragmentOutput, ScalarExpr, SortKey};
+use super::plan::{
+    AggregateCall, AggregateFunction, Fragment, FragmentOutput, ScalarExpr, SortKey,
+};
 use super::prune::{verdict, PruneContext, Verdict};
 use super::vector::Column;
 use crate::error::EngineError;
 use crate::storage::chunk::Chunk;
+use crate::storage::chunk::CHUNK_ROWS_MAX;
 use crate::storage::partition::Partition;
 use crate::storage::store::ShardStore;
 use crate::storage::table::TableStore;
@@ -153,6 +156,25 @@ impl<'a> Scan<'a> {
                 let Some(filtered) = self.filter_chunk(partition, chunk)? else {
                     continue;
                 };
+                let whole_chunk = filtered.keep.is_none() && chunk.rows_count == CHUNK_ROWS_MAX;
+                if whole_chunk
+                    && group_by
+                        .iter()
+                        .all(|e| is_partition_constant(e, self.symbol_index()))
+                {
+                    let dictionary = self.table.dictionary_names();
+                    let key = group_by
+                        .iter()
+                        .map(|e| {
+                            Ok(KeyPart::from_value(
+                                &evaluate(e, &filtered.ctx)?.value_at(0, &dictionary),
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, EngineError>>()?;
+                    let slot = groups.slot(key);
+                    self.merge_memoized(&filtered.ctx, aggregates, &mut groups, slot)?;
+                    continue;
+                }
                 let args = evaluate_args(aggregates, &filtered.ctx)?;
                 let dictionary = self.table.dictionary_names();
                 let rows = |range| UpdateRows {
@@ -187,6 +209,50 @@ impl<'a> Scan<'a> {
             }
         }
         Ok(groups.finish())
+    }
+
+    fn symbol_index(&self) -> usize {
+        self.table.schema.symbol_index
+    }
+
+    /// Adds every aggregate over the whole chunk to group `slot`, from the chunk's memo when it
+    /// has the state, else by scanning the chunk and memoizing the result. `count(DISTINCT)`
+    /// sets are scanned, not memoized: they can be as large as the chunk.
+    fn merge_memoized(
+        &self,
+        ctx: &EvalContext<'a>,
+        aggregates: &[AggregateCall],
+        groups: &mut GroupTable<'_>,
+        slot: usize,
+    ) -> Result<(), EngineError> {
+        let chunk = ctx.chunk;
+        let dictionary = self.table.dictionary_names();
+        for (index, call) in aggregates.iter().enumerate() {
+            let state = match chunk.memo.get(call) {
+                Some(state) => state,
+                None => {
+                    let args = call
+                        .args
+                        .iter()
+                        .map(|e| evaluate(e, ctx))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut state = AggState::new(call.function);
+                    let rows = UpdateRows {
+                        range: 0..chunk.rows_count,
+                        timestamps: chunk.timestamps(self.table.schema.timestamp_index),
+                        keep: None,
+                        symbol_name: &dictionary,
+                    };
+                    state.update(&args, &rows)?;
+                    if call.function != AggregateFunction::CountDistinct {
+                        chunk.memo.put(call, &state);
+                    }
+                    state
+                }
+            };
+            groups.merge_state(slot, index, state)?;
+        }
+        Ok(())
     }
 
     fn rows(
@@ -272,6 +338,23 @@ fn evaluate_args<'a>(
         .collect()
 }
 
+/// True when `expr` has one value over a whole partition: it reads no column but the symbol.
+fn is_partition_constant(expr: &ScalarExpr, symbol_index: usize) -> bool {
+    match expr {
+        ScalarExpr::Column(index) => *index == symbol_index,
+        ScalarExpr::Literal(_) => true,
+        ScalarExpr::Binary { left, right, .. } => {
+            is_partition_constant(left, symbol_index) && is_partition_constant(right, symbol_index)
+        }
+        ScalarExpr::Not(inner) | ScalarExpr::Negate(inner) => {
+            is_partition_constant(inner, symbol_index)
+        }
+        ScalarExpr::IsNull { expr, .. } | ScalarExpr::InList { expr, .. } => {
+            is_partition_constant(expr, symbol_index)
+        }
+    }
+}
+
 /// Maximal row ranges over which every key column holds one value.
 fn runs(keys: &[Column<'_>], rows: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
@@ -328,6 +411,15 @@ impl<'c> GroupTable<'c> {
             state.update(args, rows)?;
         }
         Ok(())
+    }
+
+    fn merge_state(
+        &mut self,
+        slot: usize,
+        index: usize,
+        state: AggState,
+    ) -> Result<(), EngineError> {
+        self.groups[slot].1[index].merge(state)
     }
 
     fn finish(self) -> Vec<Group> {

@@ -2,6 +2,7 @@
 //! order, each column with a min/max zone map that lets scans skip or fully accept the chunk.
 
 use super::dictionary::SymbolDictionary;
+use super::memo::AggregateMemo;
 use crate::batch::{BatchColumn, ColumnValues, RowBatch};
 use crate::types::DataType;
 
@@ -267,6 +268,8 @@ pub struct Chunk {
     pub columns: Vec<ColumnChunk>,
     /// Number of rows.
     pub rows_count: usize,
+    /// Partial aggregates of the whole chunk, cleared by every mutation.
+    pub memo: AggregateMemo,
 }
 
 impl Chunk {
@@ -280,12 +283,29 @@ impl Chunk {
         Chunk {
             columns,
             rows_count: 0,
+            memo: AggregateMemo::default(),
+        }
+    }
+
+    /// Makes room for `rows` more rows in every column.
+    pub fn reserve(&mut self, rows: usize) {
+        for column in &mut self.columns {
+            match &mut column.data {
+                ColumnData::Int64(v) | ColumnData::Timestamp(v) => v.reserve(rows),
+                ColumnData::Int32(v) => v.reserve(rows),
+                ColumnData::Float64(v) => v.reserve(rows),
+                ColumnData::Float32(v) => v.reserve(rows),
+                ColumnData::Bool(v) => v.reserve(rows),
+                ColumnData::SymbolIds(v) => v.reserve(rows),
+                ColumnData::PartitionKey => {}
+            }
         }
     }
 
     /// Appends rows `start..end` of `other`.
     pub fn extend_from(&mut self, other: &Chunk, start: usize, end: usize) {
         debug_assert!(start <= end && end <= other.rows_count);
+        self.memo.clear();
         for (to, from) in self.columns.iter_mut().zip(&other.columns) {
             to.extend_from(self.rows_count, from, start, end);
         }
@@ -299,6 +319,7 @@ impl Chunk {
         rows: &[u32],
         dictionary: &mut SymbolDictionary,
     ) {
+        self.memo.clear();
         for (column, source) in self.columns.iter_mut().zip(&batch.columns) {
             column.extend_from_batch(self.rows_count, source, rows, dictionary);
         }
@@ -311,12 +332,14 @@ impl Chunk {
         Chunk {
             columns,
             rows_count: indices.len(),
+            memo: AggregateMemo::default(),
         }
     }
 
     /// Keeps the first `rows` rows. Zones are kept: bounds of a superset stay valid bounds.
     pub fn truncate(&mut self, rows: usize) {
         debug_assert!(rows <= self.rows_count);
+        self.memo.clear();
         for column in &mut self.columns {
             match &mut column.data {
                 ColumnData::Int64(v) | ColumnData::Timestamp(v) => v.truncate(rows),

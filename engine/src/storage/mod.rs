@@ -3,6 +3,7 @@
 
 pub mod chunk;
 pub mod dictionary;
+pub mod memo;
 pub mod partition;
 pub mod store;
 pub mod table;

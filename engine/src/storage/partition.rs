@@ -79,37 +79,36 @@ impl Partition {
         self.rows_count += rows.len();
         let mut start = 0;
         while start < rows.len() {
-            let needs_chunk = self
-                .chunks
-                .last()
-                .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX);
-            if needs_chunk {
-                self.chunks
-                    .push(Chunk::empty(layout.types, layout.symbol_index));
-            }
-            let Some(last) = self.chunks.last_mut() else {
-                return;
-            };
+            let last = self.last_chunk_with_room(layout);
             let end = rows.len().min(start + CHUNK_ROWS_MAX - last.rows_count);
             last.extend_from_batch(batch, &rows[start..end], dictionary);
             start = end;
         }
     }
 
+    /// The last chunk, after starting a new one if it is full. A partition that already
+    /// filled a chunk is hot: its next chunk gets its whole capacity at once instead of
+    /// growing by doubling (copies, and page faults in the middle of ingest).
+    fn last_chunk_with_room(&mut self, layout: Layout<'_>) -> &mut Chunk {
+        let full = self
+            .chunks
+            .last()
+            .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX);
+        if full {
+            let mut chunk = Chunk::empty(layout.types, layout.symbol_index);
+            if !self.chunks.is_empty() {
+                chunk.reserve(CHUNK_ROWS_MAX);
+            }
+            self.chunks.push(chunk);
+        }
+        let last = self.chunks.len() - 1;
+        &mut self.chunks[last]
+    }
+
     fn append_in_order(&mut self, rows: &Chunk, layout: Layout<'_>) {
         let mut start = 0;
         while start < rows.rows_count {
-            let needs_chunk = self
-                .chunks
-                .last()
-                .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX);
-            if needs_chunk {
-                self.chunks
-                    .push(Chunk::empty(layout.types, layout.symbol_index));
-            }
-            let Some(last) = self.chunks.last_mut() else {
-                return;
-            };
+            let last = self.last_chunk_with_room(layout);
             let end = rows
                 .rows_count
                 .min(start + CHUNK_ROWS_MAX - last.rows_count);
@@ -209,6 +208,7 @@ mod tests {
                 column(ColumnData::Int64(values)),
             ],
             rows_count: ts.len(),
+            memo: Default::default(),
         }
     }
 

@@ -188,6 +188,7 @@ impl TableStore {
         Chunk {
             columns,
             rows_count: rows.len(),
+            memo: Default::default(),
         }
     }
 
