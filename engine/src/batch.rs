@@ -19,6 +19,8 @@ pub struct StringColumn {
 impl StringColumn {
     /// Appends one string.
     pub fn push(&mut self, text: &str) {
+        // Request bodies are capped at 1 GiB (`--max-body-bytes`), far below the u32 offsets.
+        debug_assert!(self.bytes.len() + text.len() <= u32::MAX as usize);
         self.bytes.push_str(text);
         self.ends.push(self.bytes.len() as u32);
     }

@@ -3,6 +3,10 @@
 use clap::{Parser, Subcommand};
 use quecto_ops::server::{run, ServerConfig};
 
+/// Upper bound for `--max-body-bytes`: one batch's string data must stay addressable by the
+/// u32 offsets of `StringColumn`, with room to spare.
+const BODY_SIZE_LIMIT: u64 = 1 << 30;
+
 /// QuectoDB: a thread-per-core tick database with a ClickHouse-compatible HTTP/SQL endpoint.
 #[derive(Parser)]
 #[command(name = "quecto", version)]
@@ -27,9 +31,9 @@ enum Command {
         /// Generate this many deterministic sample trades into `trades` at start-up.
         #[arg(long, default_value_t = 0)]
         ticks: usize,
-        /// Largest accepted request body in bytes; larger requests get 413.
-        #[arg(long, default_value_t = 256 << 20)]
-        max_body_bytes: usize,
+        /// Largest accepted request body in bytes (at most 1 GiB); larger requests get 413.
+        #[arg(long, default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1..=BODY_SIZE_LIMIT))]
+        max_body_bytes: u64,
         /// Microseconds an idle executor spins before sleeping (lower latency, more CPU).
         #[arg(long, default_value_t = 50)]
         spin_us: u64,
@@ -59,7 +63,7 @@ fn main() {
         port,
         cores,
         ticks,
-        body_size_max: max_body_bytes,
+        body_size_max: max_body_bytes as usize,
         spin_us,
     };
     if let Err(e) = run(config) {

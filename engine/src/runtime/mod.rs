@@ -178,6 +178,7 @@ where
     F: Fn(Rc<Shards>) -> Fut + Send + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
+    check_io_uring()?;
     let shards_count = config.cpus.len();
     if shards_count == 0 {
         return Err(EngineError::Startup {
@@ -259,6 +260,36 @@ async fn serve_peer(
             break;
         }
     }
+}
+
+/// Size of `struct io_uring_params` (kernel ABI), rounded up to whole u64s.
+const IO_URING_PARAMS_WORDS: usize = 16;
+const _: () = assert!(IO_URING_PARAMS_WORDS * 8 >= 120);
+
+/// Fails with a clear error when this process cannot create an io_uring (old kernel, or
+/// disabled by `kernel.io_uring_disabled`, a container's seccomp profile, or a sandbox).
+/// glommio would otherwise panic inside the executor thread.
+pub fn check_io_uring() -> Result<(), EngineError> {
+    let mut params = [0u64; IO_URING_PARAMS_WORDS];
+    // SAFETY: io_uring_setup(entries, params) reads and writes one `struct io_uring_params`
+    // (120 bytes) at `params`, which is a zeroed, exclusively borrowed 128-byte buffer.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 2u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        let error = std::io::Error::last_os_error();
+        let disabled =
+            std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
+        return Err(EngineError::Startup {
+            detail: format!(
+                "io_uring is not available to this process ({error}); kernel.io_uring_disabled = {}. \
+                 QuectoDB needs io_uring (Linux 5.8+): enable it (sysctl kernel.io_uring_disabled=0) \
+                 or allow io_uring_setup in the container's seccomp profile",
+                disabled.trim()
+            ),
+        });
+    }
+    // SAFETY: `fd` is the ring descriptor io_uring_setup just returned to us and nobody else.
+    unsafe { libc::close(fd as libc::c_int) };
+    Ok(())
 }
 
 /// The CPUs this process may run on (its affinity mask), in ascending order.
