@@ -2,6 +2,7 @@
 //! the coordinator that routes and scatters statements, data formats and sample data.
 
 pub mod coordinator;
+pub mod data_dir;
 pub mod format;
 pub mod http;
 pub mod insert_format;

@@ -34,6 +34,9 @@ enum Command {
         /// Largest accepted request body in bytes (at most 1 GiB); larger requests get 413.
         #[arg(long, default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1..=BODY_SIZE_LIMIT))]
         max_body_bytes: u64,
+        /// Directory for the server's files; a second server on the same directory is refused.
+        #[arg(long, default_value = "./quecto-data")]
+        data_dir: std::path::PathBuf,
         /// Microseconds an idle executor spins before sleeping (lower latency, more CPU).
         #[arg(long, default_value_t = 50)]
         spin_us: u64,
@@ -56,6 +59,7 @@ fn main() {
                 ticks,
                 max_body_bytes,
                 spin_us,
+                data_dir,
             },
     } = Cli::parse();
     let config = ServerConfig {
@@ -65,6 +69,7 @@ fn main() {
         ticks,
         body_size_max: max_body_bytes as usize,
         spin_us,
+        data_dir,
     };
     if let Err(e) = run(config) {
         eprintln!("quecto: {e}");

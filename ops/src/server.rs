@@ -2,6 +2,7 @@
 //! executor (SO_REUSEPORT spreads connections), and serves.
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use quecto_engine::runtime::{self, RuntimeConfig, Shards};
 use smol_hyper::rt::FuturesIo;
 
 use crate::coordinator::Coordinator;
+use crate::data_dir::DataDirLock;
 use crate::http::{handle, HttpLimits};
 use crate::sample::{trades_schema, SampleTrades};
 
@@ -32,6 +34,8 @@ pub struct ServerConfig {
     pub body_size_max: usize,
     /// Idle spin before an executor parks, in µs.
     pub spin_us: u64,
+    /// Directory for the server's files, locked against a second server.
+    pub data_dir: PathBuf,
 }
 
 /// How long a client may take to send request headers.
@@ -54,6 +58,8 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         .unwrap_or(cpus.len())
         .clamp(1, cpus.len().max(1));
     let cpus: Vec<usize> = cpus.into_iter().take(cores).collect();
+    // Lock before binding: the lock, not the port, is what refuses a second server.
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
     check_port_free(&config)?;
     check_memlock(cpus.len());
     let runtime_config = RuntimeConfig {

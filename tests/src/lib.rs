@@ -138,6 +138,8 @@ fn build_quecto_binary(profile: &Path) -> Result<(), String> {
 /// A running `quecto server`; killed and reaped on drop.
 pub struct ServerProcess {
     child: Child,
+    /// A data directory this harness made for the server (removed on drop).
+    data_dir: Option<PathBuf>,
     port: u16,
     url: String,
     stderr: Arc<Mutex<String>>,
@@ -166,8 +168,11 @@ impl Reply {
 }
 
 impl ServerProcess {
-    /// Starts `quecto server --host 127.0.0.1 --port 0 --cores 2 <extra_args>`.
+    /// Starts `quecto server --host 127.0.0.1 --port 0 --cores 2 --data-dir <fresh temp dir>
+    /// <extra_args>`; the directory is removed when the server is dropped.
     pub fn start(extra_args: &[&str]) -> ServerProcess {
+        let data_dir = fresh_data_dir();
+        let data_dir_text = data_dir.to_string_lossy().into_owned();
         let mut args = vec![
             "server",
             "--host",
@@ -176,9 +181,13 @@ impl ServerProcess {
             "0",
             "--cores",
             "2",
+            "--data-dir",
+            &data_dir_text,
         ];
         args.extend_from_slice(extra_args);
-        ServerProcess::start_raw(&args)
+        let mut server = ServerProcess::start_raw(&args);
+        server.data_dir = Some(data_dir);
+        server
     }
 
     /// Starts the binary with exactly `args`, waiting for its `listening on` line.
@@ -216,6 +225,7 @@ impl ServerProcess {
             .build();
         ServerProcess {
             child,
+            data_dir: None,
             port,
             url: format!("http://127.0.0.1:{port}"),
             stderr,
@@ -414,7 +424,23 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A data directory path no other server of this or any concurrent test run uses.
+pub fn fresh_data_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let index = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    std::env::temp_dir().join(format!(
+        "quecto-test-{}-{index}-{nanos}",
+        std::process::id()
+    ))
 }
 
 fn drain_stderr(stderr: std::process::ChildStderr, kept: Arc<Mutex<String>>) {
