@@ -233,6 +233,30 @@ impl ServerProcess {
         }
     }
 
+    /// Starts a server on `data_dir`, which outlives it (for restart and crash tests).
+    pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
+        let data_dir_text = data_dir.to_string_lossy().into_owned();
+        let mut args = vec![
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--cores",
+            "2",
+            "--data-dir",
+            &data_dir_text,
+        ];
+        args.extend_from_slice(extra_args);
+        ServerProcess::start_raw(&args)
+    }
+
+    /// SIGKILL: the process gets no chance to flush or clean up.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
