@@ -1,5 +1,6 @@
 //! Messages a shard accepts from any core, and its answers. Plain data: they cross threads.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::batch::RowBatch;
@@ -48,10 +49,18 @@ pub enum ShardResponse {
     Fragment(Box<FragmentResult>),
 }
 
-/// Executes `request` against the shard's store. Synchronous: a shard never awaits while it
-/// holds its store, so requests are atomic with respect to each other.
-pub fn handle_request(
-    store: &mut ShardStore,
+/// A shard's state on its executor: the store, touched only between awaits.
+#[derive(Debug, Default)]
+pub struct ShardState {
+    /// Tables and partitions of this shard.
+    pub store: RefCell<ShardStore>,
+}
+
+/// Executes `request` on the shard. The store is borrowed only inside synchronous sections, so
+/// requests that await (durable writes, later) interleave without ever seeing a half-applied
+/// change.
+pub async fn handle_request(
+    shard: &ShardState,
     request: ShardRequest,
 ) -> Result<ShardResponse, EngineError> {
     match request {
@@ -59,21 +68,28 @@ pub fn handle_request(
             schema,
             if_not_exists,
         } => {
-            store.create_table(schema, if_not_exists)?;
+            shard
+                .store
+                .borrow_mut()
+                .create_table(schema, if_not_exists)?;
             Ok(ShardResponse::Done(0))
         }
         ShardRequest::DropTable { table, if_exists } => {
-            store.drop_table(&table, if_exists)?;
+            shard.store.borrow_mut().drop_table(&table, if_exists)?;
             Ok(ShardResponse::Done(0))
         }
         ShardRequest::Insert { table, batch, rows } => {
-            store.apply(&table, &batch, rows.as_deref())?;
+            shard
+                .store
+                .borrow_mut()
+                .apply(&table, &batch, rows.as_deref())?;
             Ok(ShardResponse::Done(
                 rows.map_or(batch.rows_count, |r| r.len()) as u64,
             ))
         }
-        ShardRequest::Run(fragment) => Ok(ShardResponse::Fragment(Box::new(run_fragment(
-            store, &fragment,
-        )?))),
+        ShardRequest::Run(fragment) => {
+            let result = run_fragment(&shard.store.borrow(), &fragment)?;
+            Ok(ShardResponse::Fragment(Box::new(result)))
+        }
     }
 }

@@ -9,7 +9,6 @@
 pub mod mesh;
 pub mod message;
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +23,7 @@ use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use self::mesh::{
     build_mesh, connect_all, ConnectedEnds, MeshEnds, PeerLink, RequestEnvelope, ResponseEnvelope,
 };
-use self::message::{handle_request, ShardRequest, ShardResponse};
+use self::message::{handle_request, ShardRequest, ShardResponse, ShardState};
 use crate::error::EngineError;
 use crate::storage::store::ShardStore;
 
@@ -69,7 +68,7 @@ impl RuntimeStatus {
 /// One executor's view of all shards: its own store, and links to the others.
 pub struct Shards {
     index: usize,
-    store: RefCell<ShardStore>,
+    shard: ShardState,
     peers: Vec<Option<Rc<PeerLink>>>,
     status: Arc<RuntimeStatus>,
 }
@@ -92,7 +91,7 @@ impl Shards {
 
     /// Reads the local store (for the catalog). Never hold across an await.
     pub fn with_store<R>(&self, f: impl FnOnce(&ShardStore) -> R) -> R {
-        f(&self.store.borrow())
+        f(&self.shard.store.borrow())
     }
 
     /// Runs `request` on shard `shard`: directly when local, else over its link.
@@ -102,7 +101,7 @@ impl Shards {
         request: ShardRequest,
     ) -> Result<ShardResponse, EngineError> {
         if shard == self.index {
-            return handle_request(&mut self.store.borrow_mut(), request);
+            return handle_request(&self.shard, request).await;
         }
         match self.peers.get(shard) {
             Some(Some(link)) => link.call(request).await,
@@ -236,7 +235,7 @@ async fn connect_shard(index: usize, ends: MeshEnds, status: Arc<RuntimeStatus>)
         .collect();
     let shards = Rc::new(Shards {
         index,
-        store: RefCell::new(ShardStore::default()),
+        shard: ShardState::default(),
         peers,
         status: Arc::clone(&status),
     });
@@ -248,17 +247,32 @@ async fn connect_shard(index: usize, ends: MeshEnds, status: Arc<RuntimeStatus>)
     shards
 }
 
-/// Answers one peer's requests, in order, on this shard.
+/// Most requests from one peer that a shard works on at once.
+pub const PEER_REQUESTS_IN_FLIGHT_MAX: usize = 256;
+
+/// Answers one peer's requests on this shard, each in its own task so that requests which
+/// wait (on durability) overlap and share group commits; a semaphore bounds them.
 async fn serve_peer(
     shards: Rc<Shards>,
     requests: ConnectedReceiver<RequestEnvelope>,
     responses: ConnectedSender<ResponseEnvelope>,
 ) {
+    let responses = Rc::new(responses);
+    let in_flight = Rc::new(glommio::sync::Semaphore::new(
+        PEER_REQUESTS_IN_FLIGHT_MAX as u64,
+    ));
     while let Some((id, request)) = requests.recv().await {
-        let answer = handle_request(&mut shards.store.borrow_mut(), request);
-        if responses.send((id, answer)).await.is_err() {
+        let Ok(permit) = in_flight.acquire_static_permit(1).await else {
             break;
-        }
+        };
+        let (shards, responses) = (Rc::clone(&shards), Rc::clone(&responses));
+        glommio::spawn_local(async move {
+            let answer = handle_request(&shards.shard, request).await;
+            // A closed channel means the peer is gone; its callers were already failed.
+            let _ = responses.send((id, answer)).await;
+            drop(permit);
+        })
+        .detach();
     }
 }
 
