@@ -20,6 +20,10 @@ pub use error::EngineError;
 // Storage.
 pub mod storage;
 
+// Durability.
+pub mod segment;
+pub mod wal;
+
 // Execution.
 pub mod fragment;
 

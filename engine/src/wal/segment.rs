@@ -1,0 +1,339 @@
+//! Segment files: names, the 4 KiB header, and the slow file work (create pre-zeroed, activate,
+//! recycle) that runs on a helper thread, never on a pinned executor.
+//!
+//! A segment is `wal-{shard:03}-{first_lsn:020}.log`, always `segment_size_bytes` long:
+//!
+//! ```text
+//! 0     4096                                                     segment_size_bytes
+//! | hdr | record | record | ... | zeros (pre-zeroed, never grown) |
+//! hdr:  magic "QUECTWAL" | version u32 | shard_index u32 | first_lsn u64
+//!       | segment_size_bytes u64 | crc32c u32 (of bytes 0..32) | zeros to 4096
+//! ```
+//!
+//! A spare is a pre-zeroed file of the segment size named `wal-{shard:03}-spare-{n:06}.zeroed`;
+//! one being made is `.tmp` until it is complete and synced. Activating a spare writes its
+//! header, syncs, renames it to its segment name and syncs the directory, so a file with a
+//! segment name always has a durable header.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::error::WalError;
+use super::Lsn;
+
+/// Bytes in a segment header; records start at this offset.
+pub const WAL_SEGMENT_HEADER_SIZE: usize = 4096;
+/// The unit of every segment write (O_DIRECT alignment): writes cover whole blocks.
+pub const WAL_BLOCK_SIZE: usize = 4096;
+/// Default segment size.
+pub const WAL_SEGMENT_SIZE_DEFAULT: u64 = 64 << 20;
+/// Smallest configurable segment size (tests use small segments to roll often).
+pub const WAL_SEGMENT_SIZE_MIN: u64 = 16 << 10;
+/// Largest configurable segment size.
+pub const WAL_SEGMENT_SIZE_MAX: u64 = 1 << 30;
+/// First bytes of every segment.
+pub const WAL_SEGMENT_MAGIC: [u8; 8] = *b"QUECTWAL";
+/// Segment format version written by this code.
+pub const WAL_SEGMENT_VERSION: u32 = 1;
+/// Bytes written at a time when zero-filling a file.
+const ZERO_CHUNK_SIZE: usize = 1 << 20;
+
+const _: () = {
+    assert!(WAL_SEGMENT_HEADER_SIZE.is_multiple_of(WAL_BLOCK_SIZE));
+    assert!(WAL_SEGMENT_SIZE_MIN.is_multiple_of(WAL_BLOCK_SIZE as u64));
+    assert!(WAL_SEGMENT_SIZE_DEFAULT.is_multiple_of(WAL_BLOCK_SIZE as u64));
+    assert!(WAL_SEGMENT_SIZE_MIN >= 2 * WAL_SEGMENT_HEADER_SIZE as u64);
+    assert!(WAL_SEGMENT_SIZE_MIN <= WAL_SEGMENT_SIZE_DEFAULT);
+    assert!(WAL_SEGMENT_SIZE_DEFAULT <= WAL_SEGMENT_SIZE_MAX);
+    // The header's fields and crc fit before the zero tail the reader checks.
+    assert!(36 <= WAL_SEGMENT_HEADER_SIZE);
+};
+
+/// The file name of shard `shard_index`'s segment starting at `first_lsn`.
+pub fn segment_file_name(shard_index: u32, first_lsn: Lsn) -> String {
+    format!("wal-{shard_index:03}-{first_lsn:020}.log")
+}
+
+/// The first LSN in a segment file name of shard `shard_index`, if `name` is one.
+pub fn parse_segment_file_name(shard_index: u32, name: &str) -> Option<Lsn> {
+    let prefix = format!("wal-{shard_index:03}-");
+    let digits = name.strip_prefix(&prefix)?.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The file name of spare number `spare_index` of a shard.
+pub fn spare_file_name(shard_index: u32, spare_index: u64) -> String {
+    format!("wal-{shard_index:03}-spare-{spare_index:06}.zeroed")
+}
+
+/// The spare number in a spare file name of shard `shard_index`, if `name` is one.
+pub fn parse_spare_file_name(shard_index: u32, name: &str) -> Option<u64> {
+    let prefix = format!("wal-{shard_index:03}-spare-");
+    let digits = name.strip_prefix(&prefix)?.strip_suffix(".zeroed")?;
+    digits.parse().ok()
+}
+
+/// True for a shard's unfinished spare (left by a crash; safe to delete).
+pub fn is_spare_temp_file_name(shard_index: u32, name: &str) -> bool {
+    name.strip_suffix(".tmp")
+        .is_some_and(|stem| parse_spare_file_name(shard_index, stem).is_some())
+}
+
+/// A segment's header fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// The shard that wrote it.
+    pub shard_index: u32,
+    /// The LSN of its first record.
+    pub first_lsn: Lsn,
+    /// Its file size.
+    pub segment_size_bytes: u64,
+}
+
+impl SegmentHeader {
+    /// The 4 KiB on-disk header.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![0u8; WAL_SEGMENT_HEADER_SIZE];
+        bytes[0..8].copy_from_slice(&WAL_SEGMENT_MAGIC);
+        bytes[8..12].copy_from_slice(&WAL_SEGMENT_VERSION.to_le_bytes());
+        bytes[12..16].copy_from_slice(&self.shard_index.to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.first_lsn.to_le_bytes());
+        bytes[24..32].copy_from_slice(&self.segment_size_bytes.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[0..32]);
+        bytes[32..36].copy_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    /// Parses and checks the header at the start of `bytes`, read from `path`.
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<SegmentHeader, WalError> {
+        let corrupt = |detail: String| WalError::SegmentHeaderCorrupt {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if bytes.len() < WAL_SEGMENT_HEADER_SIZE {
+            return Err(corrupt(format!(
+                "file has {} bytes, less than a header",
+                bytes.len()
+            )));
+        }
+        let word = |range: std::ops::Range<usize>| {
+            let mut out = [0u8; 8];
+            out[..range.len()].copy_from_slice(&bytes[range]);
+            u64::from_le_bytes(out)
+        };
+        if bytes[0..8] != WAL_SEGMENT_MAGIC {
+            return Err(corrupt(format!("bad magic {:?}", &bytes[0..8])));
+        }
+        let (stored, computed) = (word(32..36) as u32, crc32c::crc32c(&bytes[0..32]));
+        if stored != computed {
+            return Err(corrupt(format!(
+                "bad crc32c: stored {stored:#010x}, computed {computed:#010x}"
+            )));
+        }
+        let version = word(8..12) as u32;
+        if version != WAL_SEGMENT_VERSION {
+            return Err(corrupt(format!("unsupported version {version}")));
+        }
+        if bytes[36..WAL_SEGMENT_HEADER_SIZE].iter().any(|b| *b != 0) {
+            return Err(corrupt("non-zero header padding".into()));
+        }
+        Ok(SegmentHeader {
+            shard_index: word(12..16) as u32,
+            first_lsn: word(16..24),
+            segment_size_bytes: word(24..32),
+        })
+    }
+}
+
+/// Rounds `offset` down to a block boundary. Example: 9000 → 8192.
+pub fn block_align_down(offset: u64) -> u64 {
+    offset & !(WAL_BLOCK_SIZE as u64 - 1)
+}
+
+/// Rounds `size` up to whole blocks. Example: 9000 → 12288.
+pub fn block_align_up(size: usize) -> usize {
+    (size + WAL_BLOCK_SIZE - 1) & !(WAL_BLOCK_SIZE - 1)
+}
+
+/// Makes a durable rename or create visible after a crash: fsync of the directory.
+pub fn sync_dir_blocking(dir: &Path) -> Result<(), WalError> {
+    let file = File::open(dir).map_err(|e| WalError::io("open dir", dir, 0, e))?;
+    file.sync_all()
+        .map_err(|e| WalError::io("fsync dir", dir, 0, e))
+}
+
+/// Writes zeros over `[offset, offset + size)` of `file` (at `path`), in bounded chunks.
+pub fn zero_range_blocking(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    size: u64,
+) -> Result<(), WalError> {
+    let zeros = vec![0u8; ZERO_CHUNK_SIZE];
+    let mut done_size = 0u64;
+    while done_size < size {
+        let chunk_size = (size - done_size).min(ZERO_CHUNK_SIZE as u64) as usize;
+        let at = offset + done_size;
+        file.write_all_at(&zeros[..chunk_size], at)
+            .map_err(|e| WalError::io("write zeros", path, at, e))?;
+        done_size += chunk_size as u64;
+    }
+    Ok(())
+}
+
+/// Creates spare `spare_index` in `dir`: a file of `segment_size_bytes` zeros, written (not
+/// just fallocated, so later overwrites journal no extents), synced, then renamed into place.
+pub fn create_spare_blocking(
+    dir: &Path,
+    shard_index: u32,
+    spare_index: u64,
+    segment_size_bytes: u64,
+) -> Result<PathBuf, WalError> {
+    let path = dir.join(spare_file_name(shard_index, spare_index));
+    let temp_path = path.with_extension("zeroed.tmp");
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp_path)
+        .map_err(|e| WalError::io("create spare", &temp_path, 0, e))?;
+    zero_range_blocking(&file, &temp_path, 0, segment_size_bytes)?;
+    file.sync_all()
+        .map_err(|e| WalError::io("fsync spare", &temp_path, 0, e))?;
+    std::fs::rename(&temp_path, &path)
+        .map_err(|e| WalError::io("rename spare", &temp_path, 0, e))?;
+    sync_dir_blocking(dir)?;
+    Ok(path)
+}
+
+/// Turns spare `spare_path` into the segment at `segment_path`: header written and synced
+/// first, then the rename made durable, so a segment name never shows a missing header.
+pub fn activate_spare_blocking(
+    spare_path: &Path,
+    segment_path: &Path,
+    header: &SegmentHeader,
+) -> Result<(), WalError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(spare_path)
+        .map_err(|e| WalError::io("open spare", spare_path, 0, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| WalError::io("stat spare", spare_path, 0, e))?
+        .len();
+    if size != header.segment_size_bytes {
+        // A spare made under another configuration: resize it and zero it again.
+        file.set_len(header.segment_size_bytes)
+            .map_err(|e| WalError::io("resize spare", spare_path, 0, e))?;
+        zero_range_blocking(&file, spare_path, 0, header.segment_size_bytes)?;
+    }
+    file.write_all_at(&header.encode(), 0)
+        .map_err(|e| WalError::io("write header", spare_path, 0, e))?;
+    file.sync_data()
+        .map_err(|e| WalError::io("fdatasync header", spare_path, 0, e))?;
+    std::fs::rename(spare_path, segment_path)
+        .map_err(|e| WalError::io("rename spare", spare_path, 0, e))?;
+    let dir = segment_path.parent().unwrap_or(Path::new("."));
+    sync_dir_blocking(dir)
+}
+
+/// Turns a segment whose records are all checkpointed into spare `spare_path`: renamed out of
+/// the log first (so recovery never sees it again), zeroed whole, synced, renamed to a spare.
+/// Zeroing overwrites allocated blocks: no extent journaling, and the "all zero past the end
+/// of the log" invariant recovery relies on holds for recycled files too.
+pub fn recycle_segment_blocking(segment_path: &Path, spare_path: &Path) -> Result<(), WalError> {
+    let temp_path = spare_path.with_extension("zeroed.tmp");
+    std::fs::rename(segment_path, &temp_path)
+        .map_err(|e| WalError::io("rename for recycle", segment_path, 0, e))?;
+    let dir = segment_path.parent().unwrap_or(Path::new("."));
+    sync_dir_blocking(dir)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&temp_path)
+        .map_err(|e| WalError::io("open recycled", &temp_path, 0, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| WalError::io("stat recycled", &temp_path, 0, e))?
+        .len();
+    zero_range_blocking(&file, &temp_path, 0, size)?;
+    file.sync_all()
+        .map_err(|e| WalError::io("fsync recycled", &temp_path, 0, e))?;
+    std::fs::rename(&temp_path, spare_path)
+        .map_err(|e| WalError::io("rename recycled", &temp_path, 0, e))?;
+    sync_dir_blocking(dir)
+}
+
+/// Runs `work` on a short-lived helper thread and awaits its result from the executor.
+///
+/// Why a plain thread and not glommio's blocking pool: a pool of an executor built with
+/// `Placement::Fixed(cpu)` is pinned to that same cpu, where file creation is starved by the
+/// spinning executor (DESIGN, "Measured facts"). A thread costs ~20 µs, and runs once per
+/// segment (64 MiB of log) — off the hot path.
+pub async fn run_off_core<R, F>(name: &'static str, work: F) -> Result<R, WalError>
+where
+    F: FnOnce() -> Result<R, WalError> + Send + 'static,
+    R: Send + 'static,
+{
+    let (sender, receiver) = futures::channel::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("quecto-wal-{name}"))
+        .spawn(move || {
+            // A send fails only when the awaiting side is gone; then nobody wants the result.
+            let _ = sender.send(work());
+        })
+        .map_err(|e| WalError::Helper {
+            detail: format!("cannot spawn {name} thread: {e}"),
+        })?;
+    receiver.await.map_err(|_| WalError::Helper {
+        detail: format!("{name} thread ended without an answer"),
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_reject_other_shards() {
+        let name = segment_file_name(7, 42);
+        assert_eq!(name, "wal-007-00000000000000000042.log");
+        assert_eq!(parse_segment_file_name(7, &name), Some(42));
+        assert_eq!(parse_segment_file_name(8, &name), None);
+        assert_eq!(parse_segment_file_name(7, "wal-007-42.log"), None);
+        let spare = spare_file_name(7, 3);
+        assert_eq!(parse_spare_file_name(7, &spare), Some(3));
+        assert!(is_spare_temp_file_name(7, &format!("{spare}.tmp")));
+        assert!(!is_spare_temp_file_name(7, &name));
+    }
+
+    #[test]
+    fn header_round_trips_and_rejects_damage() {
+        let header = SegmentHeader {
+            shard_index: 3,
+            first_lsn: 99,
+            segment_size_bytes: 1 << 20,
+        };
+        let bytes = header.encode();
+        let path = Path::new("wal-003-x.log");
+        assert_eq!(SegmentHeader::decode(&bytes, path).ok(), Some(header));
+        for index in [0usize, 9, 13, 17, 25, 33, 100, 4095] {
+            let mut damaged = bytes.clone();
+            damaged[index] ^= 1;
+            let error = SegmentHeader::decode(&damaged, path).expect_err("damaged");
+            assert!(error.to_string().contains("wal-003-x.log"), "{error}");
+        }
+        assert!(SegmentHeader::decode(&bytes[..100], path).is_err());
+    }
+
+    #[test]
+    fn alignment_helpers_round_to_blocks() {
+        assert_eq!(block_align_down(9000), 8192);
+        assert_eq!(block_align_down(8192), 8192);
+        assert_eq!(block_align_up(9000), 12288);
+        assert_eq!(block_align_up(0), 0);
+    }
+}
