@@ -101,6 +101,13 @@ pub enum EngineError {
         /// Why.
         detail: String,
     },
+    /// The write-ahead log failed (I/O, a poisoned log after a failed write or fsync, or a
+    /// record it cannot encode): the write was not acknowledged.
+    #[error("write-ahead log: {detail}")]
+    Wal {
+        /// What failed.
+        detail: String,
+    },
     /// The runtime could not start (io_uring, memlock, pinning).
     #[error("runtime start-up failed: {detail}")]
     Startup {

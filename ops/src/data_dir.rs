@@ -59,6 +59,31 @@ impl DataDirLock {
     }
 }
 
+/// Median latency of writing one 4 KiB block and `fdatasync` on a file in `dir` (5 samples),
+/// the floor under every durable acknowledgement.
+pub fn fsync_probe(dir: &Path) -> std::io::Result<std::time::Duration> {
+    const SAMPLES_COUNT: usize = 5;
+    let path = dir.join("fsync-probe.tmp");
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    let block = [0u8; 4096];
+    let mut samples = Vec::with_capacity(SAMPLES_COUNT);
+    for _ in 0..SAMPLES_COUNT {
+        let started = std::time::Instant::now();
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&block)?;
+        file.sync_data()?;
+        samples.push(started.elapsed());
+    }
+    drop(file);
+    fs::remove_file(&path)?;
+    samples.sort();
+    Ok(samples[SAMPLES_COUNT / 2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

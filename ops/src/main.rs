@@ -1,6 +1,7 @@
 //! The `quecto` binary: `quecto server …` runs a standalone QuectoDB.
 
 use clap::{Parser, Subcommand};
+use quecto_engine::wal::SyncMode;
 use quecto_ops::server::{run, ServerConfig};
 
 /// Upper bound for `--max-body-bytes`: one batch's string data must stay addressable by the
@@ -37,10 +38,31 @@ enum Command {
         /// Directory for the server's files; a second server on the same directory is refused.
         #[arg(long, default_value = "./quecto-data")]
         data_dir: std::path::PathBuf,
+        /// WAL durability: `sync` acknowledges a write after fdatasync, `batch` after the write
+        /// (fdatasync at least every --wal-batch-ms), `off` once buffered (not crash-safe).
+        #[arg(long, value_enum, default_value_t = WalMode::Sync)]
+        wal_mode: WalMode,
+        /// Longest time between fdatasyncs in `batch` mode, in milliseconds.
+        #[arg(long, default_value_t = 10)]
+        wal_batch_ms: u64,
+        /// WAL segment size in MiB (segments are preallocated and zeroed, then recycled).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        wal_segment_mb: u64,
         /// Microseconds an idle executor spins before sleeping (lower latency, more CPU).
         #[arg(long, default_value_t = 50)]
         spin_us: u64,
     },
+}
+
+/// `--wal-mode` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum WalMode {
+    /// Acknowledge after fdatasync (default).
+    Sync,
+    /// Acknowledge after the write; fdatasync at least every --wal-batch-ms.
+    Batch,
+    /// Acknowledge once buffered.
+    Off,
 }
 
 fn main() {
@@ -60,6 +82,9 @@ fn main() {
                 max_body_bytes,
                 spin_us,
                 data_dir,
+                wal_mode,
+                wal_batch_ms,
+                wal_segment_mb,
             },
     } = Cli::parse();
     let config = ServerConfig {
@@ -70,6 +95,14 @@ fn main() {
         body_size_max: max_body_bytes as usize,
         spin_us,
         data_dir,
+        wal_mode: match wal_mode {
+            WalMode::Sync => SyncMode::Sync,
+            WalMode::Batch => SyncMode::Batch {
+                interval_ms: wal_batch_ms,
+            },
+            WalMode::Off => SyncMode::Off,
+        },
+        wal_segment_size_bytes: wal_segment_mb << 20,
     };
     if let Err(e) = run(config) {
         eprintln!("quecto: {e}");

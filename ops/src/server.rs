@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use glommio::net::TcpListener;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use quecto_engine::runtime::journal::WalSettings;
 use quecto_engine::runtime::{self, RuntimeConfig, Shards};
+use quecto_engine::wal::{SyncMode, WalConfig};
 use smol_hyper::rt::FuturesIo;
 
 use crate::coordinator::Coordinator;
-use crate::data_dir::DataDirLock;
+use crate::data_dir::{fsync_probe, DataDirLock};
 use crate::http::{handle, HttpLimits};
 use crate::sample::{trades_schema, SampleTrades};
 
@@ -36,6 +38,10 @@ pub struct ServerConfig {
     pub spin_us: u64,
     /// Directory for the server's files, locked against a second server.
     pub data_dir: PathBuf,
+    /// WAL durability mode.
+    pub wal_mode: SyncMode,
+    /// WAL segment size in bytes.
+    pub wal_segment_size_bytes: u64,
 }
 
 /// How long a client may take to send request headers.
@@ -62,9 +68,11 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     check_port_free(&config)?;
     check_memlock(cpus.len());
+    let wal = wal_settings(&config)?;
     let runtime_config = RuntimeConfig {
         cpus,
         spin_before_park: Duration::from_micros(config.spin_us),
+        wal: Some(wal),
     };
     let rendezvous = Arc::new(Rendezvous::default());
     let executors = runtime_config.cpus.len();
@@ -73,6 +81,29 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     runtime.join().map_err(|e| e.to_string())
+}
+
+/// The WAL's settings, logged with a measured fdatasync latency of the data directory's disk
+/// (what every durable acknowledgement in `sync` mode waits for).
+fn wal_settings(config: &ServerConfig) -> Result<WalSettings, String> {
+    let wal_config = WalConfig {
+        segment_size_bytes: config.wal_segment_size_bytes,
+        sync_mode: config.wal_mode,
+        ..WalConfig::default()
+    };
+    wal_config.validate().map_err(|e| e.to_string())?;
+    let probe = fsync_probe(&config.data_dir)
+        .map_err(|e| format!("fdatasync probe in {}: {e}", config.data_dir.display()))?;
+    tracing::info!(
+        mode = ?config.wal_mode,
+        segment_size_bytes = config.wal_segment_size_bytes,
+        fdatasync_latency_us_p50 = probe.as_micros() as u64,
+        "write-ahead log"
+    );
+    Ok(WalSettings {
+        dir: config.data_dir.join("wal"),
+        config: wal_config,
+    })
 }
 
 /// glommio binds with SO_REUSEPORT, so a second server on the same port would silently share

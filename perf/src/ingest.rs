@@ -49,6 +49,7 @@ pub fn ingest_run(config: IngestConfig) -> Result<Vec<String>, BenchError> {
     let runtime_config = RuntimeConfig {
         cpus,
         spin_before_park: Duration::from_micros(50),
+        wal: None,
     };
     let built = Arc::new(AtomicUsize::new(0));
     let runtime = runtime::start(&runtime_config, move |shards| {

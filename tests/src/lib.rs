@@ -183,6 +183,9 @@ impl ServerProcess {
             "2",
             "--data-dir",
             &data_dir_text,
+            // Small WAL segments: every server in the suite preallocates and zeroes its own.
+            "--wal-segment-mb",
+            "1",
         ];
         args.extend_from_slice(extra_args);
         let mut server = ServerProcess::start_raw(&args);
@@ -246,6 +249,9 @@ impl ServerProcess {
             "2",
             "--data-dir",
             &data_dir_text,
+            // Small WAL segments: every server in the suite preallocates and zeroes its own.
+            "--wal-segment-mb",
+            "1",
         ];
         args.extend_from_slice(extra_args);
         ServerProcess::start_raw(&args)

@@ -6,6 +6,7 @@
 //! the connections the kernel hands it (SO_REUSEPORT) and sends work to the owning shards
 //! through its `Shards` handle. Nothing is shared between executors but the channels.
 
+pub mod journal;
 pub mod mesh;
 pub mod message;
 
@@ -20,6 +21,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 
+use self::journal::{open_journal, WalSettings};
 use self::mesh::{
     build_mesh, connect_all, ConnectedEnds, MeshEnds, PeerLink, RequestEnvelope, ResponseEnvelope,
 };
@@ -40,6 +42,8 @@ pub struct RuntimeConfig {
     pub cpus: Vec<usize>,
     /// How long an idle executor spins before parking (trades CPU for wake-up latency).
     pub spin_before_park: Duration,
+    /// The write-ahead log; `None` keeps data in memory only (in-process benchmarks).
+    pub wal: Option<WalSettings>,
 }
 
 /// Start-up state shared by all executors, read by the HTTP `/ready` check.
@@ -194,13 +198,21 @@ where
         .into_iter()
         .enumerate()
     {
-        let (main, status) = (main.clone(), Arc::clone(&status));
+        let (main, status, wal) = (main.clone(), Arc::clone(&status), config.wal.clone());
         let handle = LocalExecutorBuilder::new(Placement::Fixed(config.cpus[index]))
             .name(&format!("quecto-shard-{index}"))
             .io_memory(IO_MEMORY_SIZE)
             .spin_before_park(config.spin_before_park)
             .spawn(move || async move {
-                let shards = connect_shard(index, ends, Arc::clone(&status)).await;
+                let shard = match open_shard(index, wal.as_ref()).await {
+                    Ok(shard) => shard,
+                    Err(error) => {
+                        // Start-up cannot continue without this shard's data; say why and stop.
+                        eprintln!("quecto: shard {index} failed to start: {error}");
+                        std::process::exit(1);
+                    }
+                };
+                let shards = connect_shard(index, ends, shard, Arc::clone(&status)).await;
                 main(shards).await;
                 // Other executors may still send work to this shard: it keeps serving until
                 // every executor's `main` has returned, then all of them stop together.
@@ -224,7 +236,25 @@ fn startup_hint(index: usize, cpu: usize, error: &str) -> String {
     )
 }
 
-async fn connect_shard(index: usize, ends: MeshEnds, status: Arc<RuntimeStatus>) -> Rc<Shards> {
+/// The shard's state: its store, recovered from its log when there is one.
+async fn open_shard(index: usize, wal: Option<&WalSettings>) -> Result<ShardState, EngineError> {
+    let Some(settings) = wal else {
+        return Ok(ShardState::default());
+    };
+    let mut store = ShardStore::default();
+    let wal = open_journal(settings, index, &mut store).await?;
+    Ok(ShardState {
+        store: std::cell::RefCell::new(store),
+        wal: Some(wal),
+    })
+}
+
+async fn connect_shard(
+    index: usize,
+    ends: MeshEnds,
+    shard: ShardState,
+    status: Arc<RuntimeStatus>,
+) -> Rc<Shards> {
     let ConnectedEnds { calling, serving } = connect_all(ends).await;
     let peers = calling
         .into_iter()
@@ -235,7 +265,7 @@ async fn connect_shard(index: usize, ends: MeshEnds, status: Arc<RuntimeStatus>)
         .collect();
     let shards = Rc::new(Shards {
         index,
-        shard: ShardState::default(),
+        shard,
         peers,
         status: Arc::clone(&status),
     });

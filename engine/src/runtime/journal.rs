@@ -1,0 +1,140 @@
+//! The shard's journal: the glue between shard requests and the write-ahead log. A write is
+//! checked against the store, logged durably (per the WAL's sync mode), and only then applied;
+//! at start-up the log is replayed into an empty store, schemas included (every shard logs the
+//! DDL it applies, so each shard rebuilds its own catalog replica).
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::batch::RowBatch;
+use crate::error::EngineError;
+use crate::storage::store::ShardStore;
+use crate::wal::{
+    encode_insert_batch, recover, RecordKind, RecoveredRecord, Wal, WalConfig, WalEntry, WalError,
+};
+
+/// Where and how the shards log.
+#[derive(Clone, Debug)]
+pub struct WalSettings {
+    /// Directory of every shard's WAL segments.
+    pub dir: PathBuf,
+    /// Segment size, sync mode and buffers.
+    pub config: WalConfig,
+}
+
+impl From<WalError> for EngineError {
+    fn from(error: WalError) -> Self {
+        EngineError::Wal {
+            detail: error.to_string(),
+        }
+    }
+}
+
+/// Recovers shard `shard_index`'s log into `store` and opens it for appends.
+pub async fn open_journal(
+    settings: &WalSettings,
+    shard_index: usize,
+    store: &mut ShardStore,
+) -> Result<Rc<Wal>, EngineError> {
+    std::fs::create_dir_all(&settings.dir).map_err(|e| EngineError::Wal {
+        detail: format!("cannot create {}: {e}", settings.dir.display()),
+    })?;
+    let started = Instant::now();
+    let recovered = recover(
+        &settings.dir,
+        shard_index as u32,
+        0,
+        |record: RecoveredRecord| {
+            replay(store, record);
+            Ok::<(), EngineError>(())
+        },
+    )?;
+    let report = &recovered.report;
+    tracing::info!(
+        shard = shard_index,
+        segments = report.segments_count,
+        records = report.records_replayed_count,
+        next_lsn = recovered.next_lsn,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "WAL recovered"
+    );
+    Ok(Wal::open(recovered, settings.config.clone()).await?)
+}
+
+/// Applies one logged write. Records were checked before they were logged and are replayed
+/// in log order, so a failure here means a DDL race that resolved the same way live (an insert
+/// into a table a later record drops); it is logged and skipped, never fatal.
+fn replay(store: &mut ShardStore, record: RecoveredRecord) {
+    let lsn = record.lsn;
+    let applied = match record.entry {
+        WalEntry::InsertBatch { table, batch } => store.apply(&table, &batch, None),
+        WalEntry::CreateTable { schema, .. } => store.create_table(schema, true),
+        WalEntry::DropTable { table, .. } => store.drop_table(&table, true),
+        WalEntry::Checkpoint { .. } => Ok(()),
+    };
+    if let Err(error) = applied {
+        tracing::warn!(lsn, "WAL replay skipped a record: {error}");
+    }
+}
+
+/// Logs the rows `rows` of `batch` (all when `None`) durably. A batch whose record would not
+/// fit in one WAL record (the segment size bounds it) is logged as several records of
+/// consecutive rows, halving the piece until it fits; the insert is acknowledged only after
+/// the last one, so a crash can leave a prefix of an unacknowledged insert, never lose an
+/// acknowledged one.
+pub async fn log_insert(
+    wal: &Rc<Wal>,
+    table: &str,
+    batch: &RowBatch,
+    rows: Option<&[u32]>,
+) -> Result<(), EngineError> {
+    let limit = wal.config().record_payload_size_max();
+    let mut payload = Vec::new();
+    let encode_error = |e: crate::wal::CodecError| EngineError::Wal {
+        detail: format!("encoding an insert: {e}"),
+    };
+    encode_insert_batch(&mut payload, table, batch, rows).map_err(encode_error)?;
+    if payload.len() <= limit {
+        wal.append_durable(RecordKind::InsertBatch, &payload)
+            .await?;
+        return Ok(());
+    }
+    let all: Vec<u32>;
+    let rows = match rows {
+        Some(rows) => rows,
+        None => {
+            all = (0..batch.rows_count as u32).collect();
+            &all
+        }
+    };
+    let (mut start, mut piece_rows) = (0, rows.len() / 2);
+    while start < rows.len() {
+        let end = rows.len().min(start + piece_rows.max(1));
+        payload.clear();
+        encode_insert_batch(&mut payload, table, batch, Some(&rows[start..end]))
+            .map_err(encode_error)?;
+        if payload.len() > limit && end - start > 1 {
+            piece_rows = (end - start) / 2;
+            continue;
+        }
+        wal.append_durable(RecordKind::InsertBatch, &payload)
+            .await?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// Logs one write durably: encodes it with `encode` and waits for the WAL's acknowledgement.
+pub async fn log_write(
+    wal: &Rc<Wal>,
+    kind: RecordKind,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::wal::CodecError>,
+) -> Result<(), EngineError> {
+    let mut payload = Vec::new();
+    encode(&mut payload).map_err(|e| EngineError::Wal {
+        detail: format!("encoding a {kind:?} record: {e}"),
+    })?;
+    wal.append_durable(kind, &payload).await?;
+    Ok(())
+}
