@@ -108,6 +108,13 @@ pub enum EngineError {
         /// What failed.
         detail: String,
     },
+    /// Writing or loading a checkpoint failed (I/O, or a damaged manifest or segment, which
+    /// the server refuses to serve from).
+    #[error("checkpoint: {detail}")]
+    Checkpoint {
+        /// What failed, naming the file.
+        detail: String,
+    },
     /// The runtime could not start (io_uring, memlock, pinning).
     #[error("runtime start-up failed: {detail}")]
     Startup {

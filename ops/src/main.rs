@@ -48,6 +48,10 @@ enum Command {
         /// WAL segment size in MiB (segments are preallocated and zeroed, then recycled).
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
         wal_segment_mb: u64,
+        /// Checkpoint a shard after this many MiB of log: its tables are written to checksummed
+        /// column segments and the log is recycled, bounding replay at start-up.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        checkpoint_mb: u64,
         /// Microseconds an idle executor spins before sleeping (lower latency, more CPU).
         #[arg(long, default_value_t = 50)]
         spin_us: u64,
@@ -68,6 +72,8 @@ enum WalMode {
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal; logs in files and pipes stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -85,6 +91,7 @@ fn main() {
                 wal_mode,
                 wal_batch_ms,
                 wal_segment_mb,
+                checkpoint_mb,
             },
     } = Cli::parse();
     let config = ServerConfig {
@@ -103,6 +110,7 @@ fn main() {
             WalMode::Off => SyncMode::Off,
         },
         wal_segment_size_bytes: wal_segment_mb << 20,
+        checkpoint_log_bytes: checkpoint_mb << 20,
     };
     if let Err(e) = run(config) {
         eprintln!("quecto: {e}");

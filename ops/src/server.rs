@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub wal_mode: SyncMode,
     /// WAL segment size in bytes.
     pub wal_segment_size_bytes: u64,
+    /// Log bytes after which a shard checkpoints.
+    pub checkpoint_log_bytes: u64,
 }
 
 /// How long a client may take to send request headers.
@@ -103,6 +105,8 @@ fn wal_settings(config: &ServerConfig) -> Result<WalSettings, String> {
     Ok(WalSettings {
         dir: config.data_dir.join("wal"),
         config: wal_config,
+        segments_dir: config.data_dir.join("segments"),
+        checkpoint_log_bytes: config.checkpoint_log_bytes,
     })
 }
 

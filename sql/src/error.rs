@@ -79,6 +79,7 @@ fn engine_code_and_status(error: &EngineError) -> (&'static str, u16) {
         EngineError::Evaluation { .. } => ("ILLEGAL_TYPE_OF_ARGUMENT", 400),
         EngineError::ShardUnavailable { .. } => ("SHARD_UNAVAILABLE", 503),
         EngineError::Wal { .. } => ("WAL_UNAVAILABLE", 503),
+        EngineError::Checkpoint { .. } => ("CHECKPOINT_FAILED", 503),
         EngineError::Startup { .. } => ("STARTUP_FAILED", 503),
         EngineError::Internal { .. } => ("LOGICAL_ERROR", 500),
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::checkpoint::load_checkpoint;
 use crate::batch::RowBatch;
 use crate::error::EngineError;
 use crate::storage::store::ShardStore;
@@ -14,13 +15,17 @@ use crate::wal::{
     encode_insert_batch, recover, RecordKind, RecoveredRecord, Wal, WalConfig, WalEntry, WalError,
 };
 
-/// Where and how the shards log.
+/// Where and how the shards log and checkpoint.
 #[derive(Clone, Debug)]
 pub struct WalSettings {
     /// Directory of every shard's WAL segments.
     pub dir: PathBuf,
     /// Segment size, sync mode and buffers.
     pub config: WalConfig,
+    /// Directory of checkpoint manifests and sealed column segments.
+    pub segments_dir: PathBuf,
+    /// Log bytes written after which a shard checkpoints (and recycles its log).
+    pub checkpoint_log_bytes: u64,
 }
 
 impl From<WalError> for EngineError {
@@ -41,10 +46,11 @@ pub async fn open_journal(
         detail: format!("cannot create {}: {e}", settings.dir.display()),
     })?;
     let started = Instant::now();
+    let covered_lsn = load_checkpoint(&settings.segments_dir, shard_index, store)?;
     let recovered = recover(
         &settings.dir,
         shard_index as u32,
-        0,
+        covered_lsn,
         |record: RecoveredRecord| {
             replay(store, record);
             Ok::<(), EngineError>(())
@@ -53,6 +59,7 @@ pub async fn open_journal(
     let report = &recovered.report;
     tracing::info!(
         shard = shard_index,
+        checkpoint_lsn = covered_lsn,
         segments = report.segments_count,
         records = report.records_replayed_count,
         next_lsn = recovered.next_lsn,

@@ -1,9 +1,12 @@
 //! Messages a shard accepts from any core, and its answers. Plain data: they cross threads.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use super::checkpoint::write_checkpoint;
 use super::journal::{log_insert, log_write};
 use crate::batch::RowBatch;
 use crate::error::EngineError;
@@ -52,13 +55,132 @@ pub enum ShardResponse {
     Fragment(Box<FragmentResult>),
 }
 
-/// A shard's state on its executor: the store, touched only between awaits, and its journal.
+/// A shard's state on its executor: the store, touched only between awaits, its journal, and
+/// the gate that lets a checkpoint see no write half done.
 #[derive(Default)]
 pub struct ShardState {
+    /// This shard's index.
+    pub index: usize,
     /// Tables and partitions of this shard.
     pub store: RefCell<ShardStore>,
     /// The write-ahead log; `None` runs without durability (in-process benchmarks).
     pub wal: Option<Rc<Wal>>,
+    /// Checkpoint settings; `None` never checkpoints.
+    pub checkpoints: Option<CheckpointSettings>,
+    /// Writes between their check and their apply.
+    writes_in_flight: Cell<usize>,
+    /// True while a checkpoint runs: new writes wait.
+    checkpointing: Cell<bool>,
+    /// WAL bytes written when the last checkpoint finished.
+    log_bytes_at_checkpoint: Cell<u64>,
+}
+
+/// Where a shard checkpoints and how often.
+#[derive(Clone, Debug)]
+pub struct CheckpointSettings {
+    /// Directory of manifests and segments.
+    pub dir: PathBuf,
+    /// Log bytes between checkpoints.
+    pub log_bytes: u64,
+}
+
+/// Marks one write in flight for as long as it lives.
+struct WriteGuard<'a>(&'a Cell<usize>);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// How long a waiting write or checkpoint sleeps between looks at the gate.
+const GATE_POLL: Duration = Duration::from_micros(100);
+
+impl ShardState {
+    /// A shard without a log (in-memory only: in-process benchmarks).
+    pub fn in_memory(index: usize) -> ShardState {
+        ShardState {
+            index,
+            ..ShardState::default()
+        }
+    }
+
+    /// A shard with a log and checkpoints.
+    pub fn durable(
+        index: usize,
+        store: ShardStore,
+        wal: Rc<Wal>,
+        checkpoints: CheckpointSettings,
+    ) -> ShardState {
+        let log_bytes = wal.stats().written_bytes;
+        ShardState {
+            index,
+            store: RefCell::new(store),
+            wal: Some(wal),
+            checkpoints: Some(checkpoints),
+            log_bytes_at_checkpoint: Cell::new(log_bytes),
+            ..ShardState::default()
+        }
+    }
+
+    async fn begin_write(&self) -> WriteGuard<'_> {
+        while self.checkpointing.get() {
+            glommio::timer::sleep(GATE_POLL).await;
+        }
+        self.writes_in_flight.set(self.writes_in_flight.get() + 1);
+        WriteGuard(&self.writes_in_flight)
+    }
+
+    /// Starts a checkpoint in the background when the log has grown enough (or `force`).
+    fn checkpoint_if_due(self: &Rc<Self>, force: bool) {
+        let (Some(wal), Some(settings)) = (&self.wal, &self.checkpoints) else {
+            return;
+        };
+        let grown = wal
+            .stats()
+            .written_bytes
+            .saturating_sub(self.log_bytes_at_checkpoint.get());
+        if self.checkpointing.get() || (!force && grown < settings.log_bytes) {
+            return;
+        }
+        self.checkpointing.set(true);
+        let shard = Rc::clone(self);
+        glommio::spawn_local(async move {
+            if let Err(error) = shard.checkpoint().await {
+                // The log still holds everything: a failed checkpoint costs replay time only.
+                tracing::error!(shard = shard.index, "checkpoint failed: {error}");
+            }
+            shard.checkpointing.set(false);
+        })
+        .detach();
+    }
+
+    /// Waits out the writes in flight, snapshots every table, publishes the manifest and
+    /// recycles the log through the covered LSN. Runs with `checkpointing` set.
+    async fn checkpoint(&self) -> Result<(), EngineError> {
+        let (Some(wal), Some(settings)) = (&self.wal, &self.checkpoints) else {
+            return Ok(());
+        };
+        while self.writes_in_flight.get() > 0 {
+            glommio::timer::sleep(GATE_POLL).await;
+        }
+        let started = Instant::now();
+        // No write is between its log append and its apply: everything logged is applied.
+        let covered_lsn = wal.stats().next_lsn - 1;
+        let manifest =
+            write_checkpoint(&settings.dir, self.index, &self.store.borrow(), covered_lsn)?;
+        let recycled = wal.recycle_through(covered_lsn).await?;
+        self.log_bytes_at_checkpoint.set(wal.stats().written_bytes);
+        tracing::info!(
+            shard = self.index,
+            covered_lsn,
+            segments = manifest.segments.len(),
+            log_segments_recycled = recycled,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "checkpoint"
+        );
+        Ok(())
+    }
 }
 
 /// Executes `request` on the shard. A write is checked against the store first (so nothing
@@ -66,6 +188,27 @@ pub struct ShardState {
 /// store is borrowed only inside synchronous sections, so writes waiting on the log interleave
 /// without seeing a half-applied change.
 pub async fn handle_request(
+    shard: &Rc<ShardState>,
+    request: ShardRequest,
+) -> Result<ShardResponse, EngineError> {
+    let is_write = !matches!(request, ShardRequest::Run(_));
+    let force_checkpoint = matches!(request, ShardRequest::DropTable { .. });
+    let answer = {
+        let _write = if is_write {
+            Some(shard.begin_write().await)
+        } else {
+            None
+        };
+        apply_request(shard, request).await
+    };
+    if is_write && answer.is_ok() {
+        // A dropped table's segment files go with the next checkpoint: take it now.
+        shard.checkpoint_if_due(force_checkpoint);
+    }
+    answer
+}
+
+async fn apply_request(
     shard: &ShardState,
     request: ShardRequest,
 ) -> Result<ShardResponse, EngineError> {

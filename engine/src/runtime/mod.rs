@@ -6,6 +6,7 @@
 //! the connections the kernel hands it (SO_REUSEPORT) and sends work to the owning shards
 //! through its `Shards` handle. Nothing is shared between executors but the channels.
 
+pub mod checkpoint;
 pub mod journal;
 pub mod mesh;
 pub mod message;
@@ -25,7 +26,7 @@ use self::journal::{open_journal, WalSettings};
 use self::mesh::{
     build_mesh, connect_all, ConnectedEnds, MeshEnds, PeerLink, RequestEnvelope, ResponseEnvelope,
 };
-use self::message::{handle_request, ShardRequest, ShardResponse, ShardState};
+use self::message::{handle_request, CheckpointSettings, ShardRequest, ShardResponse, ShardState};
 use crate::error::EngineError;
 use crate::storage::store::ShardStore;
 
@@ -72,7 +73,7 @@ impl RuntimeStatus {
 /// One executor's view of all shards: its own store, and links to the others.
 pub struct Shards {
     index: usize,
-    shard: ShardState,
+    shard: Rc<ShardState>,
     peers: Vec<Option<Rc<PeerLink>>>,
     status: Arc<RuntimeStatus>,
 }
@@ -239,14 +240,15 @@ fn startup_hint(index: usize, cpu: usize, error: &str) -> String {
 /// The shard's state: its store, recovered from its log when there is one.
 async fn open_shard(index: usize, wal: Option<&WalSettings>) -> Result<ShardState, EngineError> {
     let Some(settings) = wal else {
-        return Ok(ShardState::default());
+        return Ok(ShardState::in_memory(index));
     };
     let mut store = ShardStore::default();
     let wal = open_journal(settings, index, &mut store).await?;
-    Ok(ShardState {
-        store: std::cell::RefCell::new(store),
-        wal: Some(wal),
-    })
+    let checkpoints = CheckpointSettings {
+        dir: settings.segments_dir.clone(),
+        log_bytes: settings.checkpoint_log_bytes,
+    };
+    Ok(ShardState::durable(index, store, wal, checkpoints))
 }
 
 async fn connect_shard(
@@ -265,7 +267,7 @@ async fn connect_shard(
         .collect();
     let shards = Rc::new(Shards {
         index,
-        shard,
+        shard: Rc::new(shard),
         peers,
         status: Arc::clone(&status),
     });

@@ -53,6 +53,20 @@ impl ShardStore {
             })
     }
 
+    /// The table named `name`, for restoring its partitions at start-up.
+    pub fn table_mut(&mut self, name: &str) -> Result<&mut TableStore, EngineError> {
+        self.tables
+            .get_mut(&name.to_ascii_lowercase())
+            .ok_or_else(|| EngineError::UnknownTable {
+                table: name.to_string(),
+            })
+    }
+
+    /// Every table of this shard, in name order.
+    pub fn tables(&self) -> impl Iterator<Item = &TableStore> {
+        self.tables.values()
+    }
+
     /// Applies `rows` of `batch` (all when `None`) to a table.
     pub fn apply(
         &mut self,

@@ -258,6 +258,23 @@ fn group_rows(rows: &[u32], partition_of_row: &[u32], partitions_count: usize) -
 }
 
 impl TableStore {
+    /// Installs a partition loaded from a segment at start-up (its chunks are in timestamp
+    /// order, their symbol ids already mapped into this table's dictionary).
+    pub fn restore_partition(&mut self, key: SymbolKey, chunks: Vec<Chunk>) {
+        let rows_count: usize = chunks.iter().map(|c| c.rows_count).sum();
+        let index = self.partitions.len() as u32;
+        match &key {
+            SymbolKey::Int(id) => self.by_int.insert(*id, index),
+            SymbolKey::Str(name) => self.by_string.insert(name.clone(), index),
+        };
+        self.partitions.push(Partition {
+            key,
+            chunks,
+            rows_count,
+        });
+        self.rows_count += rows_count as u64;
+    }
+
     /// A resolver from this table's dictionary ids to names.
     pub fn dictionary_names(&self) -> impl Fn(u32) -> String + '_ {
         |id| self.dictionary.name(id).to_string()
