@@ -28,6 +28,9 @@ pub struct TableSchema {
     pub symbol_index: usize,
     /// Index of the designated timestamp column: rows are kept in its order.
     pub timestamp_index: usize,
+    /// Rows whose timestamp is older than this many seconds are dropped at checkpoints
+    /// (`ALTER TABLE t SET TTL n DAYS`); `None` keeps everything.
+    pub ttl_seconds: Option<u64>,
 }
 
 impl TableSchema {
@@ -68,6 +71,7 @@ impl TableSchema {
             columns,
             symbol_index,
             timestamp_index,
+            ttl_seconds: None,
         })
     }
 

@@ -70,6 +70,11 @@ impl Coordinator {
                 self.insert(&table, batch).await?;
                 Ok(None)
             }
+            Plan::SetTtl { table, ttl_seconds } => {
+                let request = ShardRequest::SetTtl { table, ttl_seconds };
+                self.shards.broadcast(request).await?;
+                Ok(None)
+            }
             Plan::Select(plan) => Ok(Some(self.select(&plan).await?)),
             Plan::Constant(result) => Ok(Some(result)),
         }

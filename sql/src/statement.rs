@@ -42,6 +42,13 @@ pub enum Plan {
     },
     /// Scatter a fragment, gather and merge.
     Select(Box<SelectPlan>),
+    /// Set or remove a table's TTL on every shard.
+    SetTtl {
+        /// The table.
+        table: String,
+        /// TTL in seconds; `None` removes it.
+        ttl_seconds: Option<u64>,
+    },
     /// An answer known without touching shards (SHOW TABLES, DESCRIBE, SELECT 1).
     Constant(ResultSet),
 }
@@ -51,7 +58,10 @@ impl Plan {
     pub fn is_mutating(&self) -> bool {
         matches!(
             self,
-            Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::Insert { .. }
+            Plan::CreateTable { .. }
+                | Plan::DropTable { .. }
+                | Plan::Insert { .. }
+                | Plan::SetTtl { .. }
         )
     }
 }
@@ -71,6 +81,9 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
                 sql.len()
             ),
         });
+    }
+    if let Some(alter) = plan_alter_ttl(sql, catalog) {
+        return alter;
     }
     let mut statements =
         Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| QueryError::Syntax {
@@ -134,6 +147,70 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
             what: format!("statement `{}`", first_words(&other.to_string())),
         }),
     }
+}
+
+/// `ALTER TABLE t SET TTL n SECONDS|MINUTES|HOURS|DAYS|WEEKS` or `ALTER TABLE t REMOVE TTL`
+/// (QuestDB's and ClickHouse's idea, in words sqlparser does not know); `None` for any other
+/// statement.
+fn plan_alter_ttl(sql: &str, catalog: &dyn Catalog) -> Option<Result<Plan, QueryError>> {
+    let words: Vec<&str> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect();
+    let is = |index: usize, word: &str| {
+        words
+            .get(index)
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    };
+    if !(is(0, "alter") && is(1, "table") && (is(3, "set") || is(3, "remove")) && is(4, "ttl")) {
+        return None;
+    }
+    let table = words[2].trim_matches(|c| c == '`' || c == '"').to_string();
+    if catalog.table(&table).is_none() {
+        return Some(Err(QueryError::UnknownTable { table }));
+    }
+    if is(3, "remove") {
+        return Some(if words.len() == 5 {
+            Ok(Plan::SetTtl {
+                table,
+                ttl_seconds: None,
+            })
+        } else {
+            Err(QueryError::Syntax {
+                message: "expected ALTER TABLE t REMOVE TTL".into(),
+            })
+        });
+    }
+    let ttl = match (words.get(5), words.get(6), words.len()) {
+        (Some(count), Some(unit), 7) => ttl_seconds(count, unit),
+        _ => None,
+    };
+    let expected =
+        "expected ALTER TABLE t SET TTL <positive integer> SECONDS|MINUTES|HOURS|DAYS|WEEKS";
+    Some(
+        ttl.map(|ttl| Plan::SetTtl {
+            table,
+            ttl_seconds: Some(ttl),
+        })
+        .ok_or_else(|| QueryError::Syntax {
+            message: format!("{expected}, got `{}`", words[5..].join(" ")),
+        }),
+    )
+}
+
+fn ttl_seconds(count: &str, unit: &str) -> Option<u64> {
+    let count: u64 = count.parse().ok().filter(|&n| n > 0)?;
+    let unit = unit.to_ascii_uppercase();
+    let seconds = match unit.trim_end_matches('S') {
+        "SECOND" => 1,
+        "MINUTE" => 60,
+        "HOUR" => 3_600,
+        "DAY" => 86_400,
+        "WEEK" => 604_800,
+        _ => return None,
+    };
+    count.checked_mul(seconds)
 }
 
 fn first_words(text: &str) -> String {
@@ -204,25 +281,35 @@ fn describe(table: &str, catalog: &dyn Catalog) -> Result<Plan, QueryError> {
         .ok_or_else(|| QueryError::UnknownTable {
             table: table.to_string(),
         })?;
+    // ClickHouse's DESCRIBE has a ttl_expression column; ours names the TTL on the timestamp
+    // column it applies to.
+    let ttl = |index: usize| match schema.ttl_seconds {
+        Some(seconds) if index == schema.timestamp_index => {
+            format!("{} + INTERVAL {seconds} SECOND", schema.columns[index].name)
+        }
+        _ => String::new(),
+    };
     let rows = schema
         .columns
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(index, c)| {
+            let type_name = c.data_type.sql_name().to_string();
             vec![
                 Value::Str(c.name.clone()),
-                Value::Str(c.data_type.sql_name().to_string()),
+                Value::Str(type_name),
+                Value::Str(ttl(index)),
             ]
         })
         .collect();
+    let text_column = |name: &str| ResultColumn {
+        name: name.into(),
+        data_type: DataType::Symbol,
+    };
     let columns = vec![
-        ResultColumn {
-            name: "name".into(),
-            data_type: DataType::Symbol,
-        },
-        ResultColumn {
-            name: "type".into(),
-            data_type: DataType::Symbol,
-        },
+        text_column("name"),
+        text_column("type"),
+        text_column("ttl_expression"),
     ];
     Ok(Plan::Constant(ResultSet {
         columns,

@@ -57,6 +57,11 @@ impl TwoShards {
                 }
             }
             Plan::Insert { table, batch } => self.insert(&table, &batch)?,
+            Plan::SetTtl { table, ttl_seconds } => {
+                for store in &mut self.stores {
+                    store.set_ttl(&table, ttl_seconds)?;
+                }
+            }
             Plan::Select(plan) => {
                 let mut results = Vec::new();
                 for store in &self.stores {
@@ -318,7 +323,10 @@ fn integer_sum_overflow_is_an_error_not_a_wrap() {
 fn show_describe_drop() {
     let mut db = trades();
     assert_eq!(db.rows("SHOW TABLES"), vec![vec![s("trades")]]);
-    assert_eq!(db.rows("DESCRIBE trades")[3], vec![s("volume"), s("INT64")]);
+    assert_eq!(
+        db.rows("DESCRIBE trades")[3],
+        vec![s("volume"), s("INT64"), s("")]
+    );
     db.rows("DROP TABLE trades");
     db.rows("DROP TABLE IF EXISTS trades");
     assert_eq!(
@@ -451,4 +459,45 @@ fn memoized_chunk_aggregates_match_a_rescan_and_follow_late_rows() {
     rows.extend([(5, 1.0, 1000), (155, 999.0, 7), (-1, 50.0, 3)]);
     check(&db.rows(sql)[0], expected(&rows));
     check(&db.rows(sql)[0], expected(&rows));
+}
+
+/// `ALTER TABLE … SET TTL` is recorded in the schema (DESCRIBE shows it) and, when a shard
+/// expires (at checkpoints), rows older than the TTL go and newer ones stay, exactly.
+#[test]
+fn alter_table_ttl_expires_exactly_the_old_rows() {
+    let mut db = TwoShards::new();
+    db.rows("CREATE TABLE t (symbol SYMBOL, ts TIMESTAMP, v INT64)");
+    let now_ns: i64 = 1_800_000_000_000_000_000;
+    let hour_ns: i64 = 3_600_000_000_000;
+    let values: Vec<String> = (0..48i64)
+        .map(|h| format!("('S{}', {}, {h})", h % 5, now_ns - h * hour_ns - 1))
+        .collect();
+    db.rows(&format!("INSERT INTO t VALUES {}", values.join(",")));
+    db.rows("ALTER TABLE t SET TTL 1 DAYS;");
+    assert_eq!(
+        db.rows("DESCRIBE t")[1],
+        vec![s("ts"), s("TIMESTAMP"), s("ts + INTERVAL 86400 SECOND")]
+    );
+    let dropped: u64 = db.stores.iter_mut().map(|store| store.expire(now_ns)).sum();
+    // Rows h = 0..=23 are younger than a day (ts = now - h hours - 1 ns); h = 24.. are older.
+    assert_eq!(dropped, 24);
+    assert_eq!(
+        db.rows("SELECT count(*), min(v), max(v) FROM t"),
+        vec![vec![Value::Int(24), Value::Int(0), Value::Int(23)]]
+    );
+    db.rows("ALTER TABLE t REMOVE TTL");
+    assert_eq!(db.rows("DESCRIBE t")[1][2], s(""));
+    let errors = [
+        ("ALTER TABLE nope SET TTL 1 DAYS", 404),
+        ("ALTER TABLE t SET TTL 0 DAYS", 400),
+        ("ALTER TABLE t SET TTL 3 FORTNIGHTS", 400),
+        ("ALTER TABLE t SET TTL many DAYS", 400),
+    ];
+    for (sql, status) in errors {
+        assert_eq!(
+            db.run(sql).unwrap_err().code_and_status().1,
+            status,
+            "{sql}"
+        );
+    }
 }

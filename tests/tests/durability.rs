@@ -403,3 +403,60 @@ fn drop_table_removes_its_segment_files() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ALTER TABLE … SET TTL` takes a checkpoint that drops the expired rows; the TTL and the
+/// result survive `kill -9`.
+#[test]
+fn ttl_drops_old_rows_at_checkpoint_and_survives_restart() {
+    let dir = fresh_data_dir();
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let hour_ns = 3_600_000_000_000i64;
+    let server = ServerProcess::start_in(&dir, &[]);
+    assert_eq!(
+        server
+            .post_sql("CREATE TABLE t (symbol SYMBOL, ts TIMESTAMP, v INT64)")
+            .status,
+        200
+    );
+    let values: Vec<String> = (0..60i64)
+        .map(|h| format!("('S{}', {}, {h})", h % 7, now_ns - h * hour_ns))
+        .collect();
+    assert_eq!(
+        server
+            .post_sql(&format!("INSERT INTO t VALUES {}", values.join(",")))
+            .status,
+        200
+    );
+    let reply = server.post_sql("ALTER TABLE t SET TTL 1 DAYS");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    wait_for_manifests(&dir);
+    // h = 0..=23 are within the day; the checkpoint ran after the ALTER, a little later still.
+    let expected = "24\t0\t23\n";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server
+        .post_sql("SELECT count(*), min(v), max(v) FROM t FORMAT TabSeparated")
+        .text()
+        != expected
+    {
+        assert!(Instant::now() < deadline, "expired rows were not dropped");
+        thread::sleep(Duration::from_millis(20));
+    }
+    server.kill_hard();
+    let server = ServerProcess::start_in(&dir, &[]);
+    assert_eq!(
+        server
+            .post_sql("SELECT count(*), min(v), max(v) FROM t FORMAT TabSeparated")
+            .text(),
+        expected
+    );
+    let described = server.post_sql("DESCRIBE t FORMAT TabSeparated").text();
+    assert!(
+        described.contains("ts + INTERVAL 86400 SECOND"),
+        "{described}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -78,6 +78,7 @@ fn replay(store: &mut ShardStore, record: RecoveredRecord) {
         WalEntry::InsertBatch { table, batch } => store.apply(&table, &batch, None),
         WalEntry::CreateTable { schema, .. } => store.create_table(schema, true),
         WalEntry::DropTable { table, .. } => store.drop_table(&table, true),
+        WalEntry::SetTtl { table, ttl_seconds } => store.set_ttl(&table, ttl_seconds),
         WalEntry::Checkpoint { .. } => Ok(()),
     };
     if let Err(error) = applied {

@@ -14,7 +14,13 @@ use crate::fragment::exec::{run_fragment, FragmentResult};
 use crate::fragment::plan::Fragment;
 use crate::schema::TableSchema;
 use crate::storage::store::ShardStore;
-use crate::wal::{encode_create_table, encode_drop_table, RecordKind, Wal};
+use crate::wal::{encode_create_table, encode_drop_table, encode_set_ttl, RecordKind, Wal};
+
+/// Nanoseconds since the Unix epoch, now.
+fn now_ns() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
 
 /// A request to one shard.
 #[derive(Clone, Debug)]
@@ -41,6 +47,13 @@ pub enum ShardRequest {
         batch: Arc<RowBatch>,
         /// The rows of `batch` this shard owns (all when `None`).
         rows: Option<Vec<u32>>,
+    },
+    /// Set (or remove) a table's TTL.
+    SetTtl {
+        /// The table.
+        table: String,
+        /// TTL in seconds; `None` removes it.
+        ttl_seconds: Option<u64>,
     },
     /// Run a query fragment.
     Run(Box<Fragment>),
@@ -167,6 +180,9 @@ impl ShardState {
         let started = Instant::now();
         // No write is between its log append and its apply: everything logged is applied.
         let covered_lsn = wal.stats().next_lsn - 1;
+        // TTLs apply here, at checkpoint time: the expired rows leave memory and the segments
+        // together, and the log holding them is recycled below.
+        let expired_rows = self.store.borrow_mut().expire(now_ns());
         let manifest =
             write_checkpoint(&settings.dir, self.index, &self.store.borrow(), covered_lsn)?;
         let recycled = wal.recycle_through(covered_lsn).await?;
@@ -176,6 +192,7 @@ impl ShardState {
             covered_lsn,
             segments = manifest.segments.len(),
             log_segments_recycled = recycled,
+            expired_rows,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "checkpoint"
         );
@@ -192,7 +209,11 @@ pub async fn handle_request(
     request: ShardRequest,
 ) -> Result<ShardResponse, EngineError> {
     let is_write = !matches!(request, ShardRequest::Run(_));
-    let force_checkpoint = matches!(request, ShardRequest::DropTable { .. });
+    // A dropped table's files and a new TTL's expired rows go with a checkpoint: take it now.
+    let force_checkpoint = matches!(
+        request,
+        ShardRequest::DropTable { .. } | ShardRequest::SetTtl { .. }
+    );
     let answer = {
         let _write = if is_write {
             Some(shard.begin_write().await)
@@ -202,7 +223,6 @@ pub async fn handle_request(
         apply_request(shard, request).await
     };
     if is_write && answer.is_ok() {
-        // A dropped table's segment files go with the next checkpoint: take it now.
         shard.checkpoint_if_due(force_checkpoint);
     }
     answer
@@ -259,6 +279,17 @@ async fn apply_request(
             Ok(ShardResponse::Done(
                 rows.map_or(batch.rows_count, |r| r.len()) as u64,
             ))
+        }
+        ShardRequest::SetTtl { table, ttl_seconds } => {
+            shard.store.borrow().table(&table)?;
+            if let Some(wal) = &shard.wal {
+                log_write(wal, RecordKind::SetTtl, |out| {
+                    encode_set_ttl(out, &table, ttl_seconds)
+                })
+                .await?;
+            }
+            shard.store.borrow_mut().set_ttl(&table, ttl_seconds)?;
+            Ok(ShardResponse::Done(0))
         }
         ShardRequest::Run(fragment) => {
             let result = run_fragment(&shard.store.borrow(), &fragment)?;

@@ -271,6 +271,7 @@ pub(crate) fn encode_schema(encoder: &mut Encoder, schema: &TableSchema) {
         encoder.u8(data_type_code(column.data_type));
         encoder.str(&column.name);
     }
+    encoder.u64(schema.ttl_seconds.unwrap_or(0));
 }
 
 /// A 64-bit FNV-1a hash of the schema's encoding: equal for equal schemas (names, types,
@@ -455,11 +456,13 @@ impl<'a> Decoder<'a> {
         if columns[timestamp_index].data_type != DataType::Timestamp {
             return Err(self.corrupt("the timestamp column is not a TIMESTAMP"));
         }
+        let ttl = self.u64("ttl seconds")?;
         Ok(TableSchema {
             name,
             columns,
             symbol_index,
             timestamp_index,
+            ttl_seconds: (ttl > 0).then_some(ttl),
         })
     }
 

@@ -86,6 +86,29 @@ impl Partition {
         }
     }
 
+    /// Drops the rows with timestamps before `cutoff_ns`. Rows are in timestamp order, so that
+    /// is whole leading chunks plus a prefix of one chunk, which is rebuilt (zones and all).
+    pub fn expire_before(&mut self, cutoff_ns: i64, layout: Layout<'_>) {
+        let ts_index = layout.timestamp_index;
+        let whole = self.chunks.partition_point(|c| {
+            c.timestamps(ts_index)
+                .last()
+                .is_some_and(|&t| t < cutoff_ns)
+        });
+        self.chunks.drain(..whole);
+        if let Some(first) = self.chunks.first() {
+            let cut = first
+                .timestamps(ts_index)
+                .partition_point(|&t| t < cutoff_ns);
+            if cut > 0 {
+                let mut rebuilt = Chunk::empty(layout.types, layout.symbol_index);
+                rebuilt.extend_from(first, cut, first.rows_count);
+                self.chunks[0] = rebuilt;
+            }
+        }
+        self.rows_count = self.chunks.iter().map(|c| c.rows_count).sum();
+    }
+
     /// The last chunk, after starting a new one if it is full. A partition that already
     /// filled a chunk is hot: its next chunk gets its whole capacity at once instead of
     /// growing by doubling (copies, and page faults in the middle of ingest).

@@ -62,6 +62,27 @@ impl ShardStore {
             })
     }
 
+    /// Sets (or with `None` removes) a table's TTL.
+    pub fn set_ttl(&mut self, table: &str, ttl_seconds: Option<u64>) -> Result<(), EngineError> {
+        self.table_mut(table)?.schema.ttl_seconds = ttl_seconds;
+        Ok(())
+    }
+
+    /// Drops, in every table with a TTL, the rows older than `now_ns` minus the TTL; returns
+    /// the number of rows dropped.
+    pub fn expire(&mut self, now_ns: i64) -> u64 {
+        let mut dropped = 0;
+        for table in self.tables.values_mut() {
+            if let Some(ttl) = table.schema.ttl_seconds {
+                let ttl_ns = i64::try_from(ttl)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1_000_000_000);
+                dropped += table.expire_before(now_ns.saturating_sub(ttl_ns));
+            }
+        }
+        dropped
+    }
+
     /// Every table of this shard, in name order.
     pub fn tables(&self) -> impl Iterator<Item = &TableStore> {
         self.tables.values()

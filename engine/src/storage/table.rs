@@ -275,6 +275,31 @@ impl TableStore {
         self.rows_count += rows_count as u64;
     }
 
+    /// Drops the rows with timestamps before `cutoff_ns`; partitions left empty disappear.
+    /// Returns the number of rows dropped.
+    pub fn expire_before(&mut self, cutoff_ns: i64) -> u64 {
+        let layout = Layout {
+            types: &self.types,
+            symbol_index: self.schema.symbol_index,
+            timestamp_index: self.schema.timestamp_index,
+        };
+        let before = self.rows_count;
+        for partition in &mut self.partitions {
+            partition.expire_before(cutoff_ns, layout);
+        }
+        self.partitions.retain(|p| p.rows_count > 0);
+        self.by_string.clear();
+        self.by_int.clear();
+        for (index, partition) in self.partitions.iter().enumerate() {
+            match &partition.key {
+                SymbolKey::Int(id) => self.by_int.insert(*id, index as u32),
+                SymbolKey::Str(name) => self.by_string.insert(name.clone(), index as u32),
+            };
+        }
+        self.rows_count = self.partitions.iter().map(|p| p.rows_count as u64).sum();
+        before - self.rows_count
+    }
+
     /// A resolver from this table's dictionary ids to names.
     pub fn dictionary_names(&self) -> impl Fn(u32) -> String + '_ {
         |id| self.dictionary.name(id).to_string()

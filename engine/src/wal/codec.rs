@@ -65,6 +65,13 @@ pub enum WalEntry {
         /// The last LSN the checkpoint covers.
         covered_lsn: Lsn,
     },
+    /// A table's TTL changed.
+    SetTtl {
+        /// The table.
+        table: String,
+        /// The new TTL in seconds; `None` removes it.
+        ttl_seconds: Option<u64>,
+    },
 }
 
 /// Decodes the payload of a record of `kind`.
@@ -83,6 +90,8 @@ pub fn decode_entry(kind: RecordKind, payload: &[u8]) -> Result<WalEntry, CodecE
         RecordKind::Checkpoint => {
             decode_checkpoint(payload).map(|covered_lsn| WalEntry::Checkpoint { covered_lsn })
         }
+        RecordKind::SetTtl => decode_set_ttl(payload)
+            .map(|(table, ttl_seconds)| WalEntry::SetTtl { table, ttl_seconds }),
     }
 }
 
@@ -283,7 +292,33 @@ fn encode_create_table_unchecked(
     }
     out.extend_from_slice(&(schema.symbol_index as u16).to_le_bytes());
     out.extend_from_slice(&(schema.timestamp_index as u16).to_le_bytes());
+    out.extend_from_slice(&schema.ttl_seconds.unwrap_or(0).to_le_bytes());
     Ok(())
+}
+
+/// Appends the payload for a table's new TTL (`None` removes it).
+pub fn encode_set_ttl(
+    out: &mut Vec<u8>,
+    table: &str,
+    ttl_seconds: Option<u64>,
+) -> Result<(), CodecError> {
+    let start_size = out.len();
+    out.push(CODEC_VERSION);
+    let result = put_str16(out, table, "table name");
+    match result {
+        Ok(()) => out.extend_from_slice(&ttl_seconds.unwrap_or(0).to_le_bytes()),
+        Err(_) => out.truncate(start_size),
+    }
+    result
+}
+
+fn decode_set_ttl(payload: &[u8]) -> Result<(String, Option<u64>), CodecError> {
+    let mut reader = Reader::new(payload);
+    reader.version()?;
+    let table = reader.str16("table name")?;
+    let ttl = reader.u64()?;
+    reader.finish()?;
+    Ok((table, (ttl > 0).then_some(ttl)))
 }
 
 /// Appends the payload for a dropped table.
@@ -633,6 +668,7 @@ fn decode_create_table(payload: &[u8]) -> Result<(TableSchema, bool), CodecError
     }
     let symbol_index = usize::from(reader.u16()?);
     let timestamp_index = usize::from(reader.u16()?);
+    let ttl = reader.u64()?;
     reader.finish()?;
     for index in [symbol_index, timestamp_index] {
         if index >= columns_count {
@@ -648,6 +684,7 @@ fn decode_create_table(payload: &[u8]) -> Result<(TableSchema, bool), CodecError
         columns,
         symbol_index,
         timestamp_index,
+        ttl_seconds: (ttl > 0).then_some(ttl),
     };
     Ok((schema, if_not_exists))
 }

@@ -334,6 +334,7 @@ fn schema_drop_and_checkpoint_round_trip() {
         .collect(),
         symbol_index: 0,
         timestamp_index: 1,
+        ttl_seconds: Some(3_600),
     };
     let mut out = Vec::new();
     encode_create_table(&mut out, &schema, true).expect("encodes");
@@ -349,7 +350,8 @@ fn schema_drop_and_checkpoint_round_trip() {
         assert!(decode_entry(RecordKind::CreateTable, &out[..size]).is_err());
     }
     let mut bad_index = out.clone();
-    let at = bad_index.len() - 4;
+    // symbol_index u16 | timestamp_index u16 | ttl_seconds u64 end the payload.
+    let at = bad_index.len() - 12;
     bad_index[at..at + 2].copy_from_slice(&8u16.to_le_bytes());
     assert!(matches!(
         decode_entry(RecordKind::CreateTable, &bad_index),
@@ -374,4 +376,23 @@ fn schema_drop_and_checkpoint_round_trip() {
         Ok(WalEntry::Checkpoint { covered_lsn: 77 })
     );
     assert!(decode_entry(RecordKind::Checkpoint, &out[..5]).is_err());
+}
+
+#[test]
+fn set_ttl_round_trips_and_rejects_truncation() {
+    for ttl in [Some(86_400), None] {
+        let mut out = Vec::new();
+        encode_set_ttl(&mut out, "quotes", ttl).expect("encodes");
+        let entry = decode_entry(RecordKind::SetTtl, &out).expect("decodes");
+        assert_eq!(
+            entry,
+            WalEntry::SetTtl {
+                table: "quotes".into(),
+                ttl_seconds: ttl
+            }
+        );
+        for size in 0..out.len() {
+            assert!(decode_entry(RecordKind::SetTtl, &out[..size]).is_err());
+        }
+    }
 }

@@ -39,6 +39,8 @@ pub enum RecordKind {
     DropTable = 3,
     /// Everything up to an LSN is persisted elsewhere (`codec::encode_checkpoint`).
     Checkpoint = 4,
+    /// A table's TTL changed (`codec::encode_set_ttl`).
+    SetTtl = 5,
 }
 
 impl RecordKind {
@@ -54,6 +56,7 @@ impl RecordKind {
             2 => Some(RecordKind::CreateTable),
             3 => Some(RecordKind::DropTable),
             4 => Some(RecordKind::Checkpoint),
+            5 => Some(RecordKind::SetTtl),
             _ => None,
         }
     }
@@ -249,6 +252,7 @@ mod tests {
             RecordKind::CreateTable,
             RecordKind::DropTable,
             RecordKind::Checkpoint,
+            RecordKind::SetTtl,
         ] {
             assert_eq!(RecordKind::from_byte(kind.to_byte()), Some(kind));
             let bytes = encoded(7, kind, b"hello, wal");
@@ -268,7 +272,7 @@ mod tests {
             }
         }
         assert_eq!(RecordKind::from_byte(0), None);
-        assert_eq!(RecordKind::from_byte(5), None);
+        assert_eq!(RecordKind::from_byte(6), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ fn payload_for(lsn: Lsn) -> (RecordKind, Vec<u8>) {
     match &entry {
         WalEntry::InsertBatch { table, batch } => encode_insert_batch(&mut out, table, batch, None),
         WalEntry::DropTable { table, if_exists } => encode_drop_table(&mut out, table, *if_exists),
+        WalEntry::SetTtl { table, ttl_seconds } => encode_set_ttl(&mut out, table, *ttl_seconds),
         WalEntry::Checkpoint { covered_lsn } => {
             encode_checkpoint(&mut out, *covered_lsn);
             Ok(())
