@@ -5,9 +5,17 @@
 //! in `limits` before any work starts.
 
 use crate::error::BenchError;
+use crate::fsync::FsyncConfig;
 use crate::gen::{GenConfig, InsertFormat, SymbolChoice, SEED_DEFAULT};
-use crate::limits::{BATCH_ROWS_MAX, ITERATIONS_COUNT_MAX, ROWS_MAX, SYMBOLS_COUNT_MAX};
+use crate::ingest::{IngestConfig, IngestWal};
+use crate::limits::{
+    BATCH_ROWS_MAX, CHECKPOINT_MB_MAX, FSYNC_BLOCK_SIZE_MAX, FSYNC_BLOCK_SIZE_MIN,
+    FSYNC_SAMPLES_COUNT_MAX, INGEST_CORES_MAX, ITERATIONS_COUNT_MAX, ROWS_MAX, SYMBOLS_COUNT_MAX,
+    WAL_BATCH_MS_MAX, WRITERS_PER_EXECUTOR_MAX,
+};
 use clap::Args;
+use quecto_engine::wal::SyncMode;
+use std::path::PathBuf;
 
 /// Where the server is.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -179,6 +187,133 @@ pub fn table_name_check(table: &str) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// Flags of `ingest` (in-process, no server).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct IngestArgs {
+    /// Executors (pinned cores) to run.
+    #[arg(long, default_value_t = 2)]
+    pub cores: usize,
+    /// Rows per insert call.
+    #[arg(long, default_value_t = 4096)]
+    pub batch: usize,
+    /// Rows in total (split over the executors).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: usize,
+    /// Concurrent writer tasks per executor, each inserting its share of the batches.
+    #[arg(long, default_value_t = 1)]
+    pub writers: usize,
+    /// Log every insert to a WAL under DIR/wal before applying it (durable ingest). DIR must
+    /// be empty or absent; the WAL (and DIR, when the run created it) is removed at the end.
+    #[arg(long, value_name = "DIR")]
+    pub wal_dir: Option<PathBuf>,
+    /// When the WAL acknowledges an insert (only with --wal-dir).
+    #[arg(long, value_enum, default_value_t = WalModeArg::Sync)]
+    pub wal_mode: WalModeArg,
+    /// Longest time between fdatasyncs with `--wal-mode batch`, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub wal_batch_ms: u64,
+    /// Checkpoint a shard after this many MiB of log (the server's default is 256).
+    #[arg(long, default_value_t = 256)]
+    pub checkpoint_mb: u64,
+}
+
+/// `--wal-mode` values; the same choice the server offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WalModeArg {
+    /// Acknowledge after the write and an fdatasync (survives power loss).
+    Sync,
+    /// Acknowledge after the write; fdatasync at least every --wal-batch-ms.
+    Batch,
+    /// Acknowledge once buffered (not crash-safe).
+    Off,
+}
+
+impl WalModeArg {
+    /// The WAL's sync mode; `batch_ms` is used by `Batch` only.
+    pub fn sync_mode(self, batch_ms: u64) -> SyncMode {
+        match self {
+            WalModeArg::Sync => SyncMode::Sync,
+            WalModeArg::Batch => SyncMode::Batch {
+                interval_ms: batch_ms,
+            },
+            WalModeArg::Off => SyncMode::Off,
+        }
+    }
+}
+
+impl IngestArgs {
+    /// The run's settings, every count checked against its ceiling. The WAL directory is
+    /// checked (empty or absent) when the run starts, not here.
+    pub fn config(&self) -> Result<IngestConfig, BenchError> {
+        range_check("cores", self.cores as u64, 1, INGEST_CORES_MAX as u64)?;
+        range_check("batch", self.batch as u64, 1, BATCH_ROWS_MAX)?;
+        range_check("rows", self.rows as u64, 1, ROWS_MAX)?;
+        let writers_max = WRITERS_PER_EXECUTOR_MAX as u64;
+        range_check("writers", self.writers as u64, 1, writers_max)?;
+        range_check("wal-batch-ms", self.wal_batch_ms, 1, WAL_BATCH_MS_MAX)?;
+        range_check("checkpoint-mb", self.checkpoint_mb, 1, CHECKPOINT_MB_MAX)?;
+        let wal = self.wal_dir.as_ref().map(|dir| IngestWal {
+            dir: dir.clone(),
+            sync_mode: self.wal_mode.sync_mode(self.wal_batch_ms),
+            checkpoint_log_bytes: self.checkpoint_mb << 20,
+        });
+        Ok(IngestConfig {
+            cores: self.cores,
+            batch_rows: self.batch,
+            rows: self.rows,
+            writers: self.writers,
+            wal,
+        })
+    }
+}
+
+/// Flags of `fsync` (the disk's durable-write floor; no server, no engine).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct FsyncArgs {
+    /// Existing directory to measure in (use the one the WAL will live on).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Measured write + fdatasync samples.
+    #[arg(long, default_value_t = 2_000)]
+    pub count: u64,
+    /// Samples before measuring (not recorded).
+    #[arg(long, default_value_t = 100)]
+    pub warmup: u64,
+    /// Bytes written per sample: a multiple of 4096, at most 1 MiB.
+    #[arg(long, default_value_t = 4_096)]
+    pub block_bytes: usize,
+}
+
+impl FsyncArgs {
+    /// The run's settings, checked against the ceilings.
+    pub fn config(&self) -> Result<FsyncConfig, BenchError> {
+        let counts = LoopCounts::new("count", self.count, self.warmup)?;
+        range_check("count", self.count, 1, FSYNC_SAMPLES_COUNT_MAX)?;
+        range_check(
+            "warmup",
+            self.warmup,
+            0,
+            FSYNC_SAMPLES_COUNT_MAX - self.count,
+        )?;
+        let (min, max) = (FSYNC_BLOCK_SIZE_MIN as u64, FSYNC_BLOCK_SIZE_MAX as u64);
+        range_check("block-bytes", self.block_bytes as u64, min, max)?;
+        if !self.block_bytes.is_multiple_of(FSYNC_BLOCK_SIZE_MIN) {
+            return Err(BenchError::Argument {
+                name: "block-bytes",
+                detail: format!(
+                    "{} is not a multiple of {FSYNC_BLOCK_SIZE_MIN} (O_DIRECT alignment)",
+                    self.block_bytes
+                ),
+            });
+        }
+        Ok(FsyncConfig {
+            dir: self.dir.clone(),
+            counts,
+            block_size: self.block_bytes,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,18 +414,153 @@ mod tests {
             assert!(table_name_check(bad).is_err(), "{bad}");
         }
     }
-}
 
-/// Flags of `ingest` (in-process, no server).
-#[derive(Args, Clone, Debug, PartialEq, Eq)]
-pub struct IngestArgs {
-    /// Executors (pinned cores) to run.
-    #[arg(long, default_value_t = 2)]
-    pub cores: usize,
-    /// Rows per insert call.
-    #[arg(long, default_value_t = 4096)]
-    pub batch: usize,
-    /// Rows in total (split over the executors).
-    #[arg(long, default_value_t = 10_000_000)]
-    pub rows: usize,
+    #[derive(Parser, Debug)]
+    struct IngestOnly {
+        #[command(flatten)]
+        args: IngestArgs,
+    }
+
+    #[derive(Parser, Debug)]
+    struct FsyncOnly {
+        #[command(flatten)]
+        args: FsyncArgs,
+    }
+
+    #[test]
+    fn ingest_defaults_are_one_writer_and_no_wal() -> Result<(), BenchError> {
+        let parsed = IngestOnly::try_parse_from(["ingest"])
+            .map_err(|e| BenchError::Internal {
+                detail: e.to_string(),
+            })?
+            .args;
+        let config = parsed.config()?;
+        assert_eq!(
+            (config.cores, config.batch_rows, config.writers),
+            (2, 4096, 1)
+        );
+        assert!(config.wal.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn ingest_wal_mode_maps_to_the_sync_mode() -> Result<(), BenchError> {
+        let parse = |mode: &str| {
+            IngestOnly::try_parse_from([
+                "ingest",
+                "--wal-dir",
+                "/tmp/x",
+                "--wal-mode",
+                mode,
+                "--wal-batch-ms",
+                "7",
+            ])
+            .map_err(|e| BenchError::Internal {
+                detail: e.to_string(),
+            })
+        };
+        let modes = [
+            ("sync", SyncMode::Sync),
+            ("batch", SyncMode::Batch { interval_ms: 7 }),
+            ("off", SyncMode::Off),
+        ];
+        for (name, sync_mode) in modes {
+            let wal = parse(name)?.args.config()?.wal;
+            assert_eq!(
+                wal.map(|w| (w.dir, w.sync_mode)),
+                Some(("/tmp/x".into(), sync_mode))
+            );
+        }
+        assert!(parse("fsync").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn ingest_refuses_counts_beyond_the_ceilings() -> Result<(), BenchError> {
+        let args = IngestOnly::try_parse_from(["ingest"])
+            .map_err(|e| BenchError::Internal {
+                detail: e.to_string(),
+            })?
+            .args;
+        let cases = [
+            IngestArgs {
+                cores: 0,
+                ..args.clone()
+            },
+            IngestArgs {
+                batch: 0,
+                ..args.clone()
+            },
+            IngestArgs {
+                rows: 0,
+                ..args.clone()
+            },
+            IngestArgs {
+                writers: 0,
+                ..args.clone()
+            },
+            IngestArgs {
+                writers: WRITERS_PER_EXECUTOR_MAX + 1,
+                ..args.clone()
+            },
+            IngestArgs {
+                checkpoint_mb: 0,
+                ..args.clone()
+            },
+            IngestArgs {
+                wal_batch_ms: 0,
+                ..args.clone()
+            },
+            IngestArgs {
+                wal_batch_ms: WAL_BATCH_MS_MAX + 1,
+                ..args.clone()
+            },
+        ];
+        for case in cases {
+            assert!(
+                matches!(case.config(), Err(BenchError::Argument { .. })),
+                "{case:?}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fsync_block_must_be_aligned_and_bounded() -> Result<(), BenchError> {
+        let args = FsyncOnly::try_parse_from(["fsync", "--dir", "/tmp"])
+            .map_err(|e| BenchError::Internal {
+                detail: e.to_string(),
+            })?
+            .args;
+        assert_eq!(args.config()?.block_size, 4096);
+        assert_eq!(
+            args.config()?.counts,
+            LoopCounts {
+                count: 2_000,
+                warmup: 100
+            }
+        );
+        for block_bytes in [0, 512, 4097, 6144, FSYNC_BLOCK_SIZE_MAX + 4096] {
+            let case = FsyncArgs {
+                block_bytes,
+                ..args.clone()
+            };
+            assert!(
+                matches!(case.config(), Err(BenchError::Argument { .. })),
+                "{case:?}"
+            );
+        }
+        let too_many = FsyncArgs {
+            count: FSYNC_SAMPLES_COUNT_MAX,
+            warmup: 1,
+            ..args.clone()
+        };
+        assert!(too_many.config().is_err());
+        let ok = FsyncArgs {
+            block_bytes: 8192,
+            ..args
+        };
+        assert_eq!(ok.config()?.block_size, 8192);
+        Ok(())
+    }
 }

@@ -49,6 +49,25 @@ pub enum BenchError {
         /// The start of the response body, escaped for one line.
         body_excerpt: String,
     },
+    /// A file-system call of an in-process measurement failed (permissions, disk full, a file
+    /// system without O_DIRECT): the machine's fault, or the chosen directory's.
+    #[error("cannot {operation} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`create`, `fdatasync`, …).
+        operation: &'static str,
+        /// The file or directory it was done to.
+        path: std::path::PathBuf,
+        /// The error the system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The glommio executor of an in-process measurement could not start or did not finish
+    /// (io_uring unavailable, too little RLIMIT_MEMLOCK, a panic inside it).
+    #[error("executor: {detail}")]
+    Executor {
+        /// What failed, with the system's reason.
+        detail: String,
+    },
     /// A report line could not be written (closed stdout, full disk).
     #[error("cannot write the report: {0}")]
     Output(#[source] std::io::Error),

@@ -9,6 +9,8 @@
 //! - `client`: a keep-alive HTTP client with typed errors;
 //! - `gen`: the deterministic trade generator and the RowBinary/CSV encoders;
 //! - `bench`: the timed loops behind each subcommand;
+//! - `ingest`: in-process ingest through the engine API, optionally durable (WAL);
+//! - `fsync`: the disk's write + fdatasync floor under a durable acknowledgement;
 //! - `report`: histogram and machine report lines;
 //! - `cli`: subcommand flags and their checks; `limits`: every ceiling; `error`: `BenchError`.
 
@@ -18,6 +20,7 @@ pub mod gen;
 
 // Measuring and reporting.
 pub mod bench;
+pub mod fsync;
 pub mod ingest;
 pub mod report;
 

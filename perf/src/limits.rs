@@ -40,8 +40,48 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest latency a histogram holds without saturating: one hour, in nanoseconds.
 pub const LATENCY_NS_MAX: u64 = 3_600 * 1_000_000_000;
 
+/// Most executors (cores) one `ingest` run asks for.
+pub const INGEST_CORES_MAX: usize = 1_024;
+
+/// Most concurrent writer tasks per executor in `ingest --writers`.
+pub const WRITERS_PER_EXECUTOR_MAX: usize = 1_024;
+
+/// Longest fdatasync interval `ingest --wal-mode batch` accepts (the WAL's own ceiling).
+pub const WAL_BATCH_MS_MAX: u64 = 60_000;
+
+/// Largest `ingest --checkpoint-mb` (the server's own ceiling: 1 TiB of log).
+pub const CHECKPOINT_MB_MAX: u64 = 1 << 20;
+
+/// Size of the file `fsync` measures in: preallocated and written with zeros before timing,
+/// like a WAL segment (`WAL_SEGMENT_SIZE_DEFAULT`), so no sample pays for block allocation.
+pub const FSYNC_FILE_SIZE: u64 = 64 << 20;
+
+/// Smallest block `fsync` writes, and the alignment of every block size: O_DIRECT needs the
+/// logical block size, and 4 KiB is also the WAL's block (`WAL_BLOCK_SIZE`).
+pub const FSYNC_BLOCK_SIZE_MIN: usize = 4_096;
+
+/// Largest block `fsync` writes.
+pub const FSYNC_BLOCK_SIZE_MAX: usize = 1 << 20;
+
+/// Size of each zero-filled write that pre-zeroes the `fsync` file.
+pub const FSYNC_ZERO_CHUNK_SIZE: usize = 1 << 20;
+
+/// Most samples (measured plus warm-up) of one `fsync` loop: each is a disk flush, so at a
+/// typical 0.1–10 ms this is minutes to hours, never weeks.
+pub const FSYNC_SAMPLES_COUNT_MAX: u64 = 1_000_000;
+
+/// Registered I/O memory of the `fsync` executor: under the common 8 MiB memlock limit.
+pub const FSYNC_IO_MEMORY_SIZE: usize = 1 << 20;
+
 const _: () = {
     assert!(BATCH_ROWS_MAX <= ROWS_MAX);
+    // Blocks are aligned, and the file and its zero chunks are whole numbers of blocks.
+    assert!(FSYNC_BLOCK_SIZE_MAX.is_multiple_of(FSYNC_BLOCK_SIZE_MIN));
+    assert!(FSYNC_ZERO_CHUNK_SIZE.is_multiple_of(FSYNC_BLOCK_SIZE_MIN));
+    assert!(FSYNC_FILE_SIZE.is_multiple_of(FSYNC_ZERO_CHUNK_SIZE as u64));
+    // At least one block fits, so the offsets can wrap around the file.
+    assert!(FSYNC_BLOCK_SIZE_MAX as u64 <= FSYNC_FILE_SIZE);
+    assert!(FSYNC_SAMPLES_COUNT_MAX <= ITERATIONS_COUNT_MAX);
     assert!(ROWS_MAX <= ITERATIONS_COUNT_MAX);
     // `S` + decimal digits of the largest symbol index (99_999) fits the name ceiling.
     assert!(SYMBOLS_COUNT_MAX <= 100_000 && SYMBOL_NAME_SIZE_MAX >= 6);

@@ -6,9 +6,12 @@
 
 use clap::{Parser, Subcommand};
 use quecto_perf::bench::{insert_run, line_write, ping_run, query_run, suite_run};
-use quecto_perf::cli::{IngestArgs, InsertArgs, LoopCounts, PingArgs, QueryArgs, SuiteArgs};
+use quecto_perf::cli::{
+    FsyncArgs, IngestArgs, InsertArgs, LoopCounts, PingArgs, QueryArgs, SuiteArgs,
+};
 use quecto_perf::client::HttpClient;
-use quecto_perf::ingest::{ingest_run, IngestConfig};
+use quecto_perf::fsync::fsync_run;
+use quecto_perf::ingest::ingest_run;
 use quecto_perf::report::{machine_line, Machine};
 use quecto_perf::BenchError;
 use std::io::Write;
@@ -30,8 +33,11 @@ enum Command {
     Query(QueryArgs),
     /// Bulk-load generated trades; rows/s overall and per-batch latency.
     Insert(InsertArgs),
-    /// In-process ingest into the engine API on pinned executors (no server, no HTTP).
+    /// In-process ingest into the engine API on pinned executors (no server, no HTTP);
+    /// durable through the WAL with --wal-dir.
     Ingest(IngestArgs),
+    /// The disk's floor under a durable ack: O_DIRECT block write + fdatasync latency.
+    Fsync(FsyncArgs),
     /// The standard run: ping, load, VWAP of one symbol, full-table scan, vwap/ping ratio.
     Suite(SuiteArgs),
 }
@@ -67,12 +73,13 @@ fn command_run(out: &mut impl Write, command: &Command) -> Result<(), BenchError
             insert_run(out, &client, &args.table, &config).map(drop)
         }
         Command::Ingest(args) => {
-            let config = IngestConfig {
-                cores: args.cores,
-                batch_rows: args.batch,
-                rows: args.rows,
-            };
-            for line in ingest_run(config)? {
+            for line in ingest_run(&args.config()?)? {
+                line_write(out, &line)?;
+            }
+            Ok(())
+        }
+        Command::Fsync(args) => {
+            for line in fsync_run(&args.config()?)? {
                 line_write(out, &line)?;
             }
             Ok(())
