@@ -73,6 +73,36 @@ impl DataType {
         Some(data_type)
     }
 
+    /// The type's byte in every on-disk format (WAL records, segment files). Stable forever:
+    /// a new type takes a new number.
+    pub fn disk_code(self) -> u8 {
+        match self {
+            DataType::Int64 => 1,
+            DataType::Int32 => 2,
+            DataType::UInt64 => 3,
+            DataType::Float64 => 4,
+            DataType::Float32 => 5,
+            DataType::Bool => 6,
+            DataType::Timestamp => 7,
+            DataType::Symbol => 8,
+        }
+    }
+
+    /// The type of an on-disk code, if it names one.
+    pub fn from_disk_code(code: u8) -> Option<DataType> {
+        Some(match code {
+            1 => DataType::Int64,
+            2 => DataType::Int32,
+            3 => DataType::UInt64,
+            4 => DataType::Float64,
+            5 => DataType::Float32,
+            6 => DataType::Bool,
+            7 => DataType::Timestamp,
+            8 => DataType::Symbol,
+            _ => return None,
+        })
+    }
+
     /// True for the integer types (not timestamps).
     pub fn is_integer(self) -> bool {
         matches!(self, DataType::Int64 | DataType::Int32 | DataType::UInt64)
@@ -171,6 +201,29 @@ mod tests {
             Some(DataType::Symbol)
         );
         assert_eq!(DataType::parse("decimal"), None);
+    }
+
+    #[test]
+    fn disk_codes_round_trip_and_are_pinned() {
+        let all = [
+            DataType::Int64,
+            DataType::Int32,
+            DataType::UInt64,
+            DataType::Float64,
+            DataType::Float32,
+            DataType::Bool,
+            DataType::Timestamp,
+            DataType::Symbol,
+        ];
+        for (index, data_type) in all.into_iter().enumerate() {
+            assert_eq!(data_type.disk_code(), index as u8 + 1);
+            assert_eq!(
+                DataType::from_disk_code(data_type.disk_code()),
+                Some(data_type)
+            );
+        }
+        assert_eq!(DataType::from_disk_code(0), None);
+        assert_eq!(DataType::from_disk_code(9), None);
     }
 
     #[test]

@@ -168,27 +168,10 @@ impl Reply {
 }
 
 impl ServerProcess {
-    /// Starts `quecto server --host 127.0.0.1 --port 0 --cores 2 --data-dir <fresh temp dir>
-    /// <extra_args>`; the directory is removed when the server is dropped.
+    /// Starts a server on a fresh temporary data directory, removed when the server is dropped.
     pub fn start(extra_args: &[&str]) -> ServerProcess {
         let data_dir = fresh_data_dir();
-        let data_dir_text = data_dir.to_string_lossy().into_owned();
-        let mut args = vec![
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--cores",
-            "2",
-            "--data-dir",
-            &data_dir_text,
-            // Small WAL segments: every server in the suite preallocates and zeroes its own.
-            "--wal-segment-mb",
-            "1",
-        ];
-        args.extend_from_slice(extra_args);
-        let mut server = ServerProcess::start_raw(&args);
+        let mut server = ServerProcess::start_in(&data_dir, extra_args);
         server.data_dir = Some(data_dir);
         server
     }
@@ -238,22 +221,9 @@ impl ServerProcess {
 
     /// Starts a server on `data_dir`, which outlives it (for restart and crash tests).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
-        let data_dir_text = data_dir.to_string_lossy().into_owned();
-        let mut args = vec![
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--cores",
-            "2",
-            "--data-dir",
-            &data_dir_text,
-            // Small WAL segments: every server in the suite preallocates and zeroes its own.
-            "--wal-segment-mb",
-            "1",
-        ];
-        args.extend_from_slice(extra_args);
+        let mut args = server_args(data_dir);
+        args.extend(extra_args.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         ServerProcess::start_raw(&args)
     }
 
@@ -458,6 +428,27 @@ impl Drop for ServerProcess {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// `quecto` arguments for a test server on `data_dir`: loopback, a free port, 2 cores.
+pub fn server_args(data_dir: &Path) -> Vec<String> {
+    let data_dir_text = data_dir.to_string_lossy().into_owned();
+    [
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--cores",
+        "2",
+        "--data-dir",
+        &data_dir_text,
+        // Small WAL segments: every server in the suite preallocates and zeroes its own.
+        "--wal-segment-mb",
+        "1",
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 /// A data directory path no other server of this or any concurrent test run uses.

@@ -5,35 +5,15 @@
 
 use std::process::Command;
 
-use quecto_tests::{fresh_data_dir, quecto_binary, ServerProcess};
+use quecto_tests::{fresh_data_dir, quecto_binary, server_args, ServerProcess};
 
 #[test]
 fn second_server_on_the_same_data_dir_is_refused() {
     let dir = fresh_data_dir();
     let dir_text = dir.to_string_lossy().into_owned();
-    let first = ServerProcess::start_raw(&[
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--cores",
-        "2",
-        "--data-dir",
-        &dir_text,
-    ]);
+    let first = ServerProcess::start_in(&dir, &[]);
     let second = Command::new(quecto_binary())
-        .args([
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--cores",
-            "2",
-            "--data-dir",
-            &dir_text,
-        ])
+        .args(server_args(&dir))
         .output()
         .unwrap();
     assert_eq!(second.status.code(), Some(1), "second server must exit 1");
@@ -46,17 +26,7 @@ fn second_server_on_the_same_data_dir_is_refused() {
     assert_eq!(first.post_sql("SELECT 1 FORMAT TabSeparated").text(), "1\n");
     drop(first);
     // Once the first server is gone (killed), its lock is released with its process.
-    let third = ServerProcess::start_raw(&[
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--cores",
-        "2",
-        "--data-dir",
-        &dir_text,
-    ]);
+    let third = ServerProcess::start_in(&dir, &[]);
     assert_eq!(third.post_sql("SELECT 1 FORMAT TabSeparated").text(), "1\n");
     drop(third);
     let _ = std::fs::remove_dir_all(&dir);

@@ -338,19 +338,8 @@ fn a_damaged_segment_is_reported_and_not_served() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&victim, bytes).unwrap();
-    let dir_text = dir.to_string_lossy().into_owned();
     let output = std::process::Command::new(quecto_tests::quecto_binary())
-        .args([
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--cores",
-            "2",
-            "--data-dir",
-            &dir_text,
-        ])
+        .args(quecto_tests::server_args(&dir))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));

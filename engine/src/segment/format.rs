@@ -173,33 +173,6 @@ pub(crate) fn key_fits_symbol_type(key: &SymbolKey, symbol_type: DataType) -> bo
     }
 }
 
-fn data_type_code(data_type: DataType) -> u8 {
-    match data_type {
-        DataType::Int64 => 1,
-        DataType::Int32 => 2,
-        DataType::UInt64 => 3,
-        DataType::Float64 => 4,
-        DataType::Float32 => 5,
-        DataType::Bool => 6,
-        DataType::Timestamp => 7,
-        DataType::Symbol => 8,
-    }
-}
-
-fn data_type_of_code(code: u8) -> Option<DataType> {
-    match code {
-        1 => Some(DataType::Int64),
-        2 => Some(DataType::Int32),
-        3 => Some(DataType::UInt64),
-        4 => Some(DataType::Float64),
-        5 => Some(DataType::Float32),
-        6 => Some(DataType::Bool),
-        7 => Some(DataType::Timestamp),
-        8 => Some(DataType::Symbol),
-        _ => None,
-    }
-}
-
 /// Appends little-endian fields to a byte buffer.
 #[derive(Default)]
 pub(crate) struct Encoder {
@@ -268,7 +241,7 @@ pub(crate) fn encode_schema(encoder: &mut Encoder, schema: &TableSchema) {
     encoder.u32(schema.symbol_index as u32);
     encoder.u32(schema.timestamp_index as u32);
     for column in &schema.columns {
-        encoder.u8(data_type_code(column.data_type));
+        encoder.u8(column.data_type.disk_code());
         encoder.str(&column.name);
     }
     encoder.u64(schema.ttl_seconds.unwrap_or(0));
@@ -447,7 +420,7 @@ impl<'a> Decoder<'a> {
         let mut columns = Vec::with_capacity(columns_count);
         for _ in 0..columns_count {
             let code = self.u8("column type")?;
-            let Some(data_type) = data_type_of_code(code) else {
+            let Some(data_type) = DataType::from_disk_code(code) else {
                 return Err(self.corrupt(format!("unknown column type {code}")));
             };
             let name = self.str(NAME_SIZE_MAX, "column name")?.to_string();

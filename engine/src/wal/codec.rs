@@ -288,7 +288,7 @@ fn encode_create_table_unchecked(
     out.extend_from_slice(&(columns_count as u16).to_le_bytes());
     for column in &schema.columns {
         put_str16(out, &column.name, "column name")?;
-        out.push(data_type_tag(column.data_type));
+        out.push(column.data_type.disk_code());
     }
     out.extend_from_slice(&(schema.symbol_index as u16).to_le_bytes());
     out.extend_from_slice(&(schema.timestamp_index as u16).to_le_bytes());
@@ -341,33 +341,6 @@ pub fn encode_drop_table(
 pub fn encode_checkpoint(out: &mut Vec<u8>, covered_lsn: Lsn) {
     out.push(CODEC_VERSION);
     out.extend_from_slice(&covered_lsn.to_le_bytes());
-}
-
-fn data_type_tag(data_type: DataType) -> u8 {
-    match data_type {
-        DataType::Int64 => 1,
-        DataType::Int32 => 2,
-        DataType::UInt64 => 3,
-        DataType::Float64 => 4,
-        DataType::Float32 => 5,
-        DataType::Bool => 6,
-        DataType::Timestamp => 7,
-        DataType::Symbol => 8,
-    }
-}
-
-fn data_type_from_tag(tag: u8) -> Option<DataType> {
-    match tag {
-        1 => Some(DataType::Int64),
-        2 => Some(DataType::Int32),
-        3 => Some(DataType::UInt64),
-        4 => Some(DataType::Float64),
-        5 => Some(DataType::Float32),
-        6 => Some(DataType::Bool),
-        7 => Some(DataType::Timestamp),
-        8 => Some(DataType::Symbol),
-        _ => None,
-    }
 }
 
 fn put_str16(out: &mut Vec<u8>, text: &str, what: &'static str) -> Result<(), CodecError> {
@@ -659,7 +632,7 @@ fn decode_create_table(payload: &[u8]) -> Result<(TableSchema, bool), CodecError
         let name = reader.str16("column name")?;
         let offset = reader.offset;
         let tag = reader.u8()?;
-        let data_type = data_type_from_tag(tag).ok_or(CodecError::BadTag {
+        let data_type = DataType::from_disk_code(tag).ok_or(CodecError::BadTag {
             what: "data type",
             tag,
             offset,
