@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,13 +77,36 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         wal: Some(wal),
     };
     let rendezvous = Arc::new(Rendezvous::default());
+    let stop = stop_on_signals()?;
     let executors = runtime_config.cpus.len();
     let runtime = runtime::start(&runtime_config, move |shards| {
-        executor_main(shards, config.clone(), Arc::clone(&rendezvous), executors)
+        let stop = Arc::clone(&stop);
+        executor_main(
+            shards,
+            config.clone(),
+            Arc::clone(&rendezvous),
+            executors,
+            stop,
+        )
     })
     .map_err(|e| e.to_string())?;
-    runtime.join().map_err(|e| e.to_string())
+    runtime.join().map_err(|e| e.to_string())?;
+    println!("quecto: stopped cleanly (every shard checkpointed, logs closed)");
+    Ok(())
 }
+
+/// A flag that SIGTERM or SIGINT sets: the executors watch it and stop cleanly.
+fn stop_on_signals() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
+    Ok(stop)
+}
+
+/// How often an executor looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(10);
 
 /// The WAL's settings, logged with a measured fdatasync latency of the data directory's disk
 /// (what every durable acknowledgement in `sync` mode waits for).
@@ -144,6 +167,7 @@ async fn executor_main(
     config: ServerConfig,
     rendezvous: Arc<Rendezvous>,
     executors: usize,
+    stop: Arc<AtomicBool>,
 ) {
     let coordinator = match Coordinator::new(Rc::clone(&shards)) {
         Ok(c) => Rc::new(c),
@@ -176,7 +200,19 @@ async fn executor_main(
         body_size_max: config.body_size_max,
         body_timeout: BODY_TIMEOUT,
     };
-    serve(listener, coordinator, limits).await;
+    let server = glommio::spawn_local(serve(listener, coordinator, limits));
+    while !stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(STOP_POLL).await;
+    }
+    // Stop accepting first, then make the shard's state durable and quiet.
+    drop(server);
+    if let Err(error) = shards.shutdown().await {
+        eprintln!(
+            "quecto: shard {} did not stop cleanly: {error}",
+            shards.index()
+        );
+        std::process::exit(1);
+    }
 }
 
 async fn wait_for(condition: impl Fn() -> bool) {

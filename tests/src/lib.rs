@@ -227,6 +227,28 @@ impl ServerProcess {
         ServerProcess::start_raw(&args)
     }
 
+    /// SIGTERM, then waits (at most 30 s) for the exit: a clean stop. Returns the exit code
+    /// and what the server wrote to stderr.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) only sends a signal; `pid` is our own child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status.code(),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    panic!("server did not stop within 30 s of SIGTERM");
+                }
+            }
+        };
+        (status, self.stderr())
+    }
+
     /// SIGKILL: the process gets no chance to flush or clean up.
     pub fn kill_hard(mut self) {
         let _ = self.child.kill();

@@ -144,6 +144,21 @@ impl ShardState {
         WriteGuard(&self.writes_in_flight)
     }
 
+    /// Clean stop: gates writes, takes a final checkpoint (so the next start replays nothing)
+    /// and closes the log. Writes that arrive afterwards wait at the gate until the process
+    /// ends, unacknowledged.
+    pub async fn shutdown(&self) -> Result<(), EngineError> {
+        while self.checkpointing.get() {
+            glommio::timer::sleep(GATE_POLL).await;
+        }
+        self.checkpointing.set(true);
+        self.checkpoint().await?;
+        if let Some(wal) = &self.wal {
+            wal.close().await?;
+        }
+        Ok(())
+    }
+
     /// Starts a checkpoint in the background when the log has grown enough (or `force`).
     fn checkpoint_if_due(self: &Rc<Self>, force: bool) {
         let (Some(wal), Some(settings)) = (&self.wal, &self.checkpoints) else {

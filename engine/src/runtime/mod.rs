@@ -99,6 +99,12 @@ impl Shards {
         f(&self.shard.store.borrow())
     }
 
+    /// Stops this executor's shard cleanly: final checkpoint, log closed (see
+    /// `ShardState::shutdown`).
+    pub async fn shutdown(&self) -> Result<(), EngineError> {
+        self.shard.shutdown().await
+    }
+
     /// Runs `request` on shard `shard`: directly when local, else over its link.
     pub async fn call(
         &self,
