@@ -9,7 +9,7 @@ use std::sync::Arc;
 use quecto_engine::batch::{ColumnValues, RowBatch};
 use quecto_engine::fragment::exec::FragmentResult;
 use quecto_engine::ring::{hash64, HashRing, RoutingTable, ShardId};
-use quecto_engine::runtime::message::{ShardRequest, ShardResponse};
+use quecto_engine::runtime::message::{ShardRequest, ShardResponse, ShardStats};
 use quecto_engine::runtime::Shards;
 use quecto_engine::schema::TableSchema;
 use quecto_engine::EngineError;
@@ -157,6 +157,17 @@ impl Coordinator {
         }
     }
 
+    /// Every shard's counters, in shard order.
+    pub async fn stats(&self) -> Result<Vec<ShardStats>, QueryError> {
+        let mut stats = Vec::with_capacity(self.shards.count());
+        for answer in self.shards.broadcast(ShardRequest::Stats).await? {
+            if let ShardResponse::Stats(shard) = answer {
+                stats.push(*shard);
+            }
+        }
+        Ok(stats)
+    }
+
     /// The shards a fragment must run on: the owners of its symbols, or all.
     pub fn target_shards(&self, plan: &SelectPlan) -> Vec<usize> {
         match &plan.fragment.symbols {
@@ -181,9 +192,9 @@ impl Coordinator {
         for answer in self.shards.call_many(requests).await {
             match answer? {
                 ShardResponse::Fragment(result) => results.push(*result),
-                ShardResponse::Done(_) => {
+                ShardResponse::Done(_) | ShardResponse::Stats(_) => {
                     return Err(QueryError::Engine(EngineError::Internal {
-                        detail: "fragment answered Done".into(),
+                        detail: "a fragment answered with something other than a result".into(),
                     }))
                 }
             }

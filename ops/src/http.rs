@@ -112,6 +112,17 @@ async fn route(
     let params = query_params(request.uri().query().unwrap_or(""));
     match (request.method(), path.as_str()) {
         (&Method::GET | &Method::HEAD, "/ping") => Ok(text(StatusCode::OK, "Ok.\n")),
+        (&Method::GET, "/metrics") => {
+            let stats = coordinator.stats().await?;
+            let mut response =
+                Response::new(Full::new(Bytes::from(crate::metrics::render(&stats))));
+            let content_type =
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, content_type);
+            Ok(response)
+        }
         (&Method::GET, "/health") => Ok(text(StatusCode::OK, "OK\n")),
         (&Method::GET, "/ready") => Ok(if coordinator.shards().status().all_ready() {
             text(StatusCode::OK, "Ok.\n")
@@ -129,7 +140,7 @@ async fn route(
                 None => run_body_sql(body, &params, coordinator, started).await,
             }
         }
-        (_, "/" | "/ping" | "/health" | "/ready") => Err(HttpError {
+        (_, "/" | "/ping" | "/health" | "/ready" | "/metrics") => Err(HttpError {
             status: 405,
             code: "METHOD_NOT_ALLOWED",
             message: format!("{} {path}", request.method()),

@@ -6,6 +6,7 @@ pub mod data_dir;
 pub mod format;
 pub mod http;
 pub mod insert_format;
+pub mod metrics;
 pub mod sample;
 pub mod server;
 pub mod timer;

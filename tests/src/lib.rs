@@ -324,6 +324,11 @@ impl ServerProcess {
         self.finish("GET", path, request.call())
     }
 
+    /// `POST <path>` with `body`.
+    pub fn post_bytes_to(&self, path: &str, body: &[u8]) -> Reply {
+        self.post_body(&format!("{}{path}", self.url), body)
+    }
+
     fn post_body(&self, url: &str, body: &[u8]) -> Reply {
         let what = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
         self.finish("POST", &what, self.agent.post(url).send(body))

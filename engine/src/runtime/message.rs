@@ -14,7 +14,9 @@ use crate::fragment::exec::{run_fragment, FragmentResult};
 use crate::fragment::plan::Fragment;
 use crate::schema::TableSchema;
 use crate::storage::store::ShardStore;
-use crate::wal::{encode_create_table, encode_drop_table, encode_set_ttl, RecordKind, Wal};
+use crate::wal::{
+    encode_create_table, encode_drop_table, encode_set_ttl, RecordKind, SyncMode, Wal, WalStats,
+};
 
 /// Nanoseconds since the Unix epoch, now.
 fn now_ns() -> i64 {
@@ -55,6 +57,8 @@ pub enum ShardRequest {
         /// TTL in seconds; `None` removes it.
         ttl_seconds: Option<u64>,
     },
+    /// Report the shard's counters (`/metrics`).
+    Stats,
     /// Run a query fragment.
     Run(Box<Fragment>),
 }
@@ -64,6 +68,8 @@ pub enum ShardRequest {
 pub enum ShardResponse {
     /// Done; for inserts, the rows applied.
     Done(u64),
+    /// The shard's counters.
+    Stats(Box<ShardStats>),
     /// A fragment's result.
     Fragment(Box<FragmentResult>),
 }
@@ -86,6 +92,21 @@ pub struct ShardState {
     checkpointing: Cell<bool>,
     /// WAL bytes written when the last checkpoint finished.
     log_bytes_at_checkpoint: Cell<u64>,
+}
+
+/// A shard's counters, for `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct ShardStats {
+    /// The shard's index.
+    pub shard: usize,
+    /// Tables.
+    pub tables_count: u64,
+    /// Partitions (symbols) over all tables.
+    pub partitions_count: u64,
+    /// Rows over all tables.
+    pub rows_count: u64,
+    /// The log's counters and sync mode, when the shard has a log.
+    pub wal: Option<(WalStats, SyncMode)>,
 }
 
 /// Where a shard checkpoints and how often.
@@ -133,6 +154,20 @@ impl ShardState {
             checkpoints: Some(checkpoints),
             log_bytes_at_checkpoint: Cell::new(log_bytes),
             ..ShardState::default()
+        }
+    }
+
+    fn stats(&self) -> ShardStats {
+        let store = self.store.borrow();
+        ShardStats {
+            shard: self.index,
+            tables_count: store.tables().count() as u64,
+            partitions_count: store.tables().map(|t| t.partitions.len() as u64).sum(),
+            rows_count: store.tables().map(|t| t.rows_count).sum(),
+            wal: self
+                .wal
+                .as_ref()
+                .map(|wal| (wal.stats(), wal.config().sync_mode)),
         }
     }
 
@@ -223,7 +258,7 @@ pub async fn handle_request(
     shard: &Rc<ShardState>,
     request: ShardRequest,
 ) -> Result<ShardResponse, EngineError> {
-    let is_write = !matches!(request, ShardRequest::Run(_));
+    let is_write = !matches!(request, ShardRequest::Run(_) | ShardRequest::Stats);
     // A dropped table's files and a new TTL's expired rows go with a checkpoint: take it now.
     let force_checkpoint = matches!(
         request,
@@ -306,6 +341,7 @@ async fn apply_request(
             shard.store.borrow_mut().set_ttl(&table, ttl_seconds)?;
             Ok(ShardResponse::Done(0))
         }
+        ShardRequest::Stats => Ok(ShardResponse::Stats(Box::new(shard.stats()))),
         ShardRequest::Run(fragment) => {
             let result = run_fragment(&shard.store.borrow(), &fragment)?;
             Ok(ShardResponse::Fragment(Box::new(result)))

@@ -144,6 +144,10 @@ pub struct WalStats {
     pub writes_count: u64,
     /// `fdatasync` calls.
     pub fdatasyncs_count: u64,
+    /// Total time spent in `fdatasync`, in ns (with the count: the mean).
+    pub fdatasync_ns_total: u64,
+    /// The slowest `fdatasync` since open, in ns.
+    pub fdatasync_ns_max: u64,
     /// Bytes handed to `write_at` (whole blocks, rewrites included).
     pub written_bytes: u64,
     /// Segments started since open.
@@ -802,12 +806,16 @@ impl Wal {
     async fn flush_sync_file(&self, file: &DmaFile, path: &Path) -> Result<(), WalError> {
         let target_lsn = self.state.borrow().written_lsn;
         self.fault_take(FaultPoint::Sync, path, 0)?;
+        let started = Instant::now();
         file.fdatasync()
             .await
             .map_err(|e| WalError::glommio("fdatasync", path, 0, e))?;
+        let latency_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let mut state = self.state.borrow_mut();
         state.durable_lsn = state.durable_lsn.max(target_lsn);
         state.stats.fdatasyncs_count += 1;
+        state.stats.fdatasync_ns_total = state.stats.fdatasync_ns_total.saturating_add(latency_ns);
+        state.stats.fdatasync_ns_max = state.stats.fdatasync_ns_max.max(latency_ns);
         state.synced_at = Instant::now();
         state.sync_requested = false;
         Ok(())
