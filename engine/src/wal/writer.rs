@@ -888,7 +888,12 @@ impl Wal {
             state.spare_index_next - 1
         };
         let dir = self.dir.display();
-        tracing::warn!(%dir, "no spare WAL segment ready; creating one on the commit path");
+        if self.state.borrow().stats.segments_rolled_count == 0 {
+            // The log's very first segment: there is never a spare for it yet.
+            tracing::debug!(%dir, "creating the first WAL segment");
+        } else {
+            tracing::warn!(%dir, "no spare WAL segment ready; creating one on the commit path");
+        }
         let (dir, shard_index, size) = (
             self.dir.clone(),
             self.shard_index,
