@@ -501,3 +501,27 @@ fn alter_table_ttl_expires_exactly_the_old_rows() {
         );
     }
 }
+
+/// A NaN fails every comparison; zone maps must not let pruning declare "every row passes"
+/// for a chunk that holds one (it once did: a NaN left the finite bounds in place).
+#[test]
+fn nan_rows_never_pass_a_comparison_even_when_zones_would_accept_the_chunk() {
+    let mut db = TwoShards::new();
+    db.rows("CREATE TABLE t (symbol SYMBOL, ts TIMESTAMP, price FLOAT64)");
+    // Separate appends: the NaN joins a chunk whose bounds are already [1.5, 2.0].
+    db.rows("INSERT INTO t VALUES ('A', 1, 1.5), ('A', 2, 2.0)");
+    db.rows("INSERT INTO t VALUES ('A', 3, 0.0 / 0.0)");
+    db.rows("INSERT INTO t VALUES ('A', 4, 3.0)");
+    assert_eq!(
+        db.rows("SELECT count(*) FROM t WHERE price > 1.0"),
+        vec![vec![Value::Int(3)]]
+    );
+    assert_eq!(
+        db.rows("SELECT count(*) FROM t WHERE price < 10.0"),
+        vec![vec![Value::Int(3)]]
+    );
+    assert_eq!(
+        db.rows("SELECT count(*) FROM t WHERE NOT price > 1.0"),
+        vec![vec![Value::Int(1)]]
+    );
+}

@@ -135,19 +135,33 @@ impl ColumnChunk {
         fn gather<T: Copy>(to: &mut Vec<T>, from: &[T], rows: &[u32]) {
             to.extend(rows.iter().map(|&r| from[r as usize]));
         }
-        match (&mut self.data, &source.values) {
+        // Gather and bound in one pass: ingest appends a few rows per partition per batch, so a
+        // second pass over them (and its dispatch) would cost as much as the copy.
+        let bounds = match (&mut self.data, &source.values) {
             (ColumnData::PartitionKey, _) => return,
-            (ColumnData::Int64(a), ColumnValues::Int64(b)) => gather(a, b, rows),
-            (ColumnData::Timestamp(a), ColumnValues::Timestamp(b)) => gather(a, b, rows),
-            (ColumnData::Int32(a), ColumnValues::Int32(b)) => gather(a, b, rows),
-            (ColumnData::Float64(a), ColumnValues::Float64(b)) => gather(a, b, rows),
-            (ColumnData::Float32(a), ColumnValues::Float32(b)) => gather(a, b, rows),
-            (ColumnData::Bool(a), ColumnValues::Bool(b)) => gather(a, b, rows),
+            (ColumnData::Int64(a), ColumnValues::Int64(b)) => gather_int_bounded(a, b, rows),
+            (ColumnData::Timestamp(a), ColumnValues::Timestamp(b)) => {
+                gather_int_bounded(a, b, rows)
+            }
+            (ColumnData::Float64(a), ColumnValues::Float64(b)) => gather_float_bounded(a, b, rows),
+            (ColumnData::Int32(a), ColumnValues::Int32(b)) => {
+                gather(a, b, rows);
+                None
+            }
+            (ColumnData::Float32(a), ColumnValues::Float32(b)) => {
+                gather(a, b, rows);
+                None
+            }
+            (ColumnData::Bool(a), ColumnValues::Bool(b)) => {
+                gather(a, b, rows);
+                None
+            }
             (ColumnData::SymbolIds(a), ColumnValues::Symbol(b)) => {
-                a.extend(rows.iter().map(|&r| dictionary.intern(b.get(r as usize))))
+                a.extend(rows.iter().map(|&r| dictionary.intern(b.get(r as usize))));
+                None
             }
             (a, b) => unreachable!("batch column does not match the table: {a:?} vs {b:?}"),
-        }
+        };
         let appended_end = rows_before + rows.len();
         match (&mut self.nulls, &source.nulls) {
             (Some(mask), Some(from)) => mask.extend(rows.iter().map(|&r| from[r as usize])),
@@ -159,7 +173,15 @@ impl ColumnChunk {
             }
             (None, _) => {}
         }
-        let added = zone_of(&self.data, self.nulls.as_deref(), rows_before, appended_end);
+        // Bounds from the gather are exact only without NULL rows among the appended ones.
+        let appended_has_nulls = source
+            .nulls
+            .as_ref()
+            .is_some_and(|m| rows.iter().any(|&r| m[r as usize]));
+        let added = match bounds {
+            Some(zone) if !appended_has_nulls => zone,
+            _ => zone_of(&self.data, self.nulls.as_deref(), rows_before, appended_end),
+        };
         self.zone = merge_zones(self.zone, added);
     }
 
@@ -220,6 +242,35 @@ pub fn zone_of(data: &ColumnData, nulls: Option<&[bool]>, start: usize, end: usi
     }
 }
 
+/// Appends `from` at `rows` to `to`, returning the appended values' bounds.
+fn gather_int_bounded(to: &mut Vec<i64>, from: &[i64], rows: &[u32]) -> Option<Zone> {
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    to.extend(rows.iter().map(|&r| {
+        let x = from[r as usize];
+        min = min.min(x);
+        max = max.max(x);
+        x
+    }));
+    Some(if min > max {
+        Zone::Unknown
+    } else {
+        Zone::Int { min, max }
+    })
+}
+
+/// Appends `from` at `rows` to `to`, returning the appended values' bounds (none with a NaN).
+fn gather_float_bounded(to: &mut Vec<f64>, from: &[f64], rows: &[u32]) -> Option<Zone> {
+    let (mut min, mut max, mut nan) = (f64::INFINITY, f64::NEG_INFINITY, false);
+    to.extend(rows.iter().map(|&r| {
+        let x = from[r as usize];
+        min = min.min(x);
+        max = max.max(x);
+        nan |= x.is_nan();
+        x
+    }));
+    Some(float_bounds(min, max, nan))
+}
+
 fn int_zone(values: impl Iterator<Item = i64>) -> Zone {
     let (min, max) = values.fold((i64::MAX, i64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
     if min > max {
@@ -230,13 +281,23 @@ fn int_zone(values: impl Iterator<Item = i64>) -> Zone {
 }
 
 fn float_zone(values: impl Iterator<Item = f64>) -> Zone {
-    // A NaN fails every comparison, so a chunk holding one gets no bounds: pruning must never
-    // accept "every row passes" for it.
     let (min, max, nan) = values.fold(
         (f64::INFINITY, f64::NEG_INFINITY, false),
         |(lo, hi, nan), x| (lo.min(x), hi.max(x), nan | x.is_nan()),
     );
-    if nan || min > max {
+    float_bounds(min, max, nan)
+}
+
+/// The zone of float values with these extremes. A NaN fails every comparison, so a chunk
+/// holding one must never be judged "every row passes" (nor "none"): its bounds become
+/// infinite, which prunes nothing and, unlike `Unknown` (no values yet), survives merging.
+fn float_bounds(min: f64, max: f64, nan: bool) -> Zone {
+    if nan {
+        Zone::Float {
+            min: f64::NEG_INFINITY,
+            max: f64::INFINITY,
+        }
+    } else if min > max {
         Zone::Unknown
     } else {
         Zone::Float { min, max }
@@ -382,7 +443,15 @@ mod tests {
             }
         );
         let with_nan = ColumnData::Float64(vec![5.0, f64::NAN]);
-        assert_eq!(zone_of(&with_nan, None, 0, 2), Zone::Unknown);
+        let unbounded = Zone::Float {
+            min: f64::NEG_INFINITY,
+            max: f64::INFINITY,
+        };
+        assert_eq!(zone_of(&with_nan, None, 0, 2), unbounded);
+        assert_eq!(
+            merge_zones(Zone::Float { min: 1.0, max: 2.0 }, unbounded),
+            unbounded
+        );
     }
 
     #[test]
@@ -402,5 +471,38 @@ mod tests {
         a.extend_from(3, &c, 0, 2);
         assert_eq!(a.nulls, Some(vec![false, false, false, false, true]));
         assert_eq!(a.zone, Zone::Int { min: 1, max: 7 });
+    }
+
+    #[test]
+    fn bounds_from_batch_appends_skip_nulls_and_unbound_on_nan() {
+        use crate::batch::{BatchColumn, ColumnValues};
+        let mut dictionary = SymbolDictionary::default();
+        let ints = BatchColumn {
+            values: ColumnValues::Int64(vec![5, -3, 99, 7]),
+            nulls: Some(vec![false, false, true, false]),
+        };
+        let mut column = ColumnChunk::empty(DataType::Int64, false);
+        column.extend_from_batch(0, &ints, &[0, 1, 3], &mut dictionary);
+        assert_eq!(column.zone, Zone::Int { min: -3, max: 7 });
+        // Row 2 is NULL (its stored 99 must not widen the bounds).
+        column.extend_from_batch(3, &ints, &[2], &mut dictionary);
+        assert_eq!(column.zone, Zone::Int { min: -3, max: 7 });
+        assert_eq!(column.nulls, Some(vec![false, false, false, true]));
+        let floats = BatchColumn {
+            values: ColumnValues::Float64(vec![1.5, f64::NAN]),
+            nulls: None,
+        };
+        let mut column = ColumnChunk::empty(DataType::Float64, false);
+        column.extend_from_batch(0, &floats, &[0], &mut dictionary);
+        assert_eq!(column.zone, Zone::Float { min: 1.5, max: 1.5 });
+        column.extend_from_batch(1, &floats, &[1], &mut dictionary);
+        assert_eq!(
+            column.zone,
+            Zone::Float {
+                min: f64::NEG_INFINITY,
+                max: f64::INFINITY
+            },
+            "a NaN unbounds the column for good"
+        );
     }
 }
