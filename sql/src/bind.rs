@@ -72,7 +72,7 @@ pub fn bind(expr: &Expr, scope: &mut dyn Scope) -> Result<ScalarExpr, QueryError
         Expr::BinaryOp { left, op, right } => {
             let op = binary_op(op)?;
             let (l, r) = (bind(left, scope)?, bind(right, scope)?);
-            coerce_comparison(op, l, r, scope)
+            coerce_comparison(op, l, r, scope)?
         }
         Expr::IsNull(inner) => ScalarExpr::IsNull {
             expr: Box::new(bind(inner, scope)?),
@@ -89,10 +89,13 @@ pub fn bind(expr: &Expr, scope: &mut dyn Scope) -> Result<ScalarExpr, QueryError
         } => {
             let bound = bind(expr, scope)?;
             let timestamps = is_timestamp(&bound, scope);
-            let list = list
+            let list: Vec<Value> = list
                 .iter()
                 .map(|item| constant(item, timestamps))
                 .collect::<Result<_, _>>()?;
+            for item in &list {
+                check_comparable(&bound, &ScalarExpr::Literal(item.clone()), scope)?;
+            }
             ScalarExpr::InList {
                 expr: Box::new(bound),
                 list,
@@ -107,8 +110,8 @@ pub fn bind(expr: &Expr, scope: &mut dyn Scope) -> Result<ScalarExpr, QueryError
         } => {
             let x = bind(expr, scope)?;
             let (low, high) = (bind(low, scope)?, bind(high, scope)?);
-            let low = coerce_comparison(BinaryOp::GtEq, x.clone(), low, scope);
-            let high = coerce_comparison(BinaryOp::LtEq, x, high, scope);
+            let low = coerce_comparison(BinaryOp::GtEq, x.clone(), low, scope)?;
+            let high = coerce_comparison(BinaryOp::LtEq, x, high, scope)?;
             let both = ScalarExpr::Binary {
                 op: BinaryOp::And,
                 left: Box::new(low),
@@ -193,24 +196,65 @@ fn is_timestamp(expr: &ScalarExpr, scope: &dyn Scope) -> bool {
 }
 
 /// Builds `l op r`, turning a string literal compared with a timestamp column into ns.
-fn coerce_comparison(op: BinaryOp, l: ScalarExpr, r: ScalarExpr, scope: &dyn Scope) -> ScalarExpr {
+fn coerce_comparison(
+    op: BinaryOp,
+    l: ScalarExpr,
+    r: ScalarExpr,
+    scope: &dyn Scope,
+) -> Result<ScalarExpr, QueryError> {
     let fix = |side: ScalarExpr, other: &ScalarExpr| match side {
         ScalarExpr::Literal(Value::Str(text))
             if op.is_comparison() && is_timestamp(other, scope) =>
         {
             match parse_timestamp_ns(&text) {
-                Some(ns) => ScalarExpr::Literal(Value::Int(ns)),
-                None => ScalarExpr::Literal(Value::Str(text)),
+                Some(ns) => Ok(ScalarExpr::Literal(Value::Int(ns))),
+                None => Err(QueryError::Type {
+                    detail: format!("'{text}' is not a timestamp"),
+                }),
             }
         }
-        side => side,
+        side => Ok(side),
     };
-    let l2 = fix(l, &r);
-    let r2 = fix(r, &l2);
-    ScalarExpr::Binary {
+    let l2 = fix(l, &r)?;
+    let r2 = fix(r, &l2)?;
+    if op.is_comparison() {
+        check_comparable(&l2, &r2, scope)?;
+    }
+    Ok(ScalarExpr::Binary {
         op,
         left: Box::new(l2),
         right: Box::new(r2),
+    })
+}
+
+/// The type of a column or literal, when the binder knows it without evaluating anything.
+fn known_type(expr: &ScalarExpr, scope: &dyn Scope) -> Option<DataType> {
+    match expr {
+        ScalarExpr::Column(index) => Some(scope.column_type(*index)),
+        ScalarExpr::Literal(Value::Int(_)) => Some(DataType::Int64),
+        ScalarExpr::Literal(Value::Float(_)) => Some(DataType::Float64),
+        ScalarExpr::Literal(Value::Str(_)) => Some(DataType::Symbol),
+        _ => None,
+    }
+}
+
+/// Refuses comparing text with numbers (ClickHouse does too): `symbol = 1` on a SYMBOL column
+/// would otherwise match nothing, silently.
+fn check_comparable(l: &ScalarExpr, r: &ScalarExpr, scope: &dyn Scope) -> Result<(), QueryError> {
+    let numeric = |t: DataType| t.is_numeric();
+    match (known_type(l, scope), known_type(r, scope)) {
+        (Some(a), Some(b))
+            if (a == DataType::Symbol && numeric(b)) || (numeric(a) && b == DataType::Symbol) =>
+        {
+            Err(QueryError::Type {
+                detail: format!(
+                    "cannot compare a {} value with a {} value",
+                    a.sql_name(),
+                    b.sql_name()
+                ),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

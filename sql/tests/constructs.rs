@@ -384,6 +384,31 @@ fn errors_name_what_is_wrong() {
             400,
         ),
         ("CREATE TABLE x (a INT64)", "SYMBOL", 400),
+        (
+            "SELECT count(*) FROM trades WHERE symbol = 1",
+            "cannot compare a SYMBOL value",
+            400,
+        ),
+        (
+            "SELECT count(*) FROM trades WHERE symbol IN ('S1', 2)",
+            "cannot compare",
+            400,
+        ),
+        (
+            "SELECT count(*) FROM trades WHERE price > 'abc'",
+            "FLOAT64",
+            400,
+        ),
+        (
+            "SELECT count(*) FROM trades WHERE timestamp > 'yesterday'",
+            "not a timestamp",
+            400,
+        ),
+        (
+            "SELECT count(*) FROM trades WHERE timestamp BETWEEN 1 AND 'x'",
+            "not a timestamp",
+            400,
+        ),
     ];
     for (sql, needle, status) in cases {
         let error = db.run(sql).expect_err(sql);
