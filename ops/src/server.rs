@@ -250,8 +250,16 @@ async fn bind(
     Ok(listener)
 }
 
+/// Generates `ticks` sample trades into `trades`, unless the data directory already has that
+/// table (a restart with the same `--ticks` must not load the sample twice).
 async fn load_sample(coordinator: &Coordinator, ticks: usize) -> Result<(), String> {
     let schema = trades_schema().map_err(|e| e.to_string())?;
+    if quecto_sql::select::Catalog::table(coordinator, &schema.name).is_some() {
+        println!(
+            "quecto: table `trades` is already in the data directory; not generating sample ticks"
+        );
+        return Ok(());
+    }
     coordinator
         .ensure_table(&schema)
         .await

@@ -455,3 +455,22 @@ fn ttl_drops_old_rows_at_checkpoint_and_survives_restart() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--ticks` loads the sample once: a restart on the same data directory keeps the rows it
+/// has instead of appending another sample.
+#[test]
+fn sample_ticks_load_once_per_data_directory() {
+    let dir = fresh_data_dir();
+    let count = |server: &ServerProcess| {
+        server
+            .post_sql("SELECT count(*) FROM trades FORMAT TabSeparated")
+            .text()
+    };
+    let server = ServerProcess::start_in(&dir, &["--ticks", "20000"]);
+    assert_eq!(count(&server), "20000\n");
+    assert_eq!(server.terminate().0, Some(0));
+    let server = ServerProcess::start_in(&dir, &["--ticks", "20000"]);
+    assert_eq!(count(&server), "20000\n");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
