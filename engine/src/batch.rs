@@ -181,6 +181,14 @@ pub struct RowBatch {
 }
 
 impl RowBatch {
+    /// `rows`, or every row's index when `None`.
+    pub fn selected_rows<'r>(&self, rows: Option<&'r [u32]>) -> std::borrow::Cow<'r, [u32]> {
+        match rows {
+            Some(rows) => std::borrow::Cow::Borrowed(rows),
+            None => std::borrow::Cow::Owned((0..self.rows_count as u32).collect()),
+        }
+    }
+
     /// The symbol key of row `row`, given the index of the symbol column.
     pub fn symbol_key(&self, symbol_index: usize, row: usize) -> SymbolKey {
         match &self.columns[symbol_index].values {

@@ -249,16 +249,7 @@ fn checkpointed_segments_and_the_log_tail_survive_kill_9() {
             .status,
         200
     );
-    let csv: String = (0..150_000i64)
-        .map(|i| format!("S{},{i},{}\n", i % 40, i * 2))
-        .collect();
-    assert_eq!(
-        server
-            .post_query_with_body("INSERT INTO t FORMAT CSV", csv.as_bytes())
-            .status,
-        200
-    );
-    wait_for_manifests(&dir);
+    load_past_a_checkpoint(&server, &dir, "t", 2);
     for id in 0..20i64 {
         let reply = server.post_sql(&format!(
             "INSERT INTO t VALUES ('TAIL', {}, 1)",
@@ -279,6 +270,23 @@ fn checkpointed_segments_and_the_log_tail_survive_kill_9() {
     assert_eq!(stderr.matches("WAL recovered").count(), 2, "{stderr}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Loads 150,000 rows (`v` = row number × `v_scale`) into `table`: several MiB of log, past a
+/// 1 MiB `--checkpoint-mb`; then waits for both shards' checkpoints.
+fn load_past_a_checkpoint(
+    server: &ServerProcess,
+    dir: &std::path::Path,
+    table: &str,
+    v_scale: i64,
+) {
+    let csv: String = (0..150_000i64)
+        .map(|i| format!("S{},{i},{}\n", i % 40, i * v_scale))
+        .collect();
+    let reply =
+        server.post_query_with_body(&format!("INSERT INTO {table} FORMAT CSV"), csv.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    wait_for_manifests(dir);
 }
 
 /// Waits (bounded) until both shards have published a checkpoint manifest.
@@ -325,16 +333,7 @@ fn a_damaged_segment_is_reported_and_not_served() {
             .status,
         200
     );
-    let csv: String = (0..150_000i64)
-        .map(|i| format!("S{},{i},{i}\n", i % 40))
-        .collect();
-    assert_eq!(
-        server
-            .post_query_with_body("INSERT INTO t FORMAT CSV", csv.as_bytes())
-            .status,
-        200
-    );
-    wait_for_manifests(&dir);
+    load_past_a_checkpoint(&server, &dir, "t", 1);
     server.kill_hard();
     let victim = segment_files(&dir)
         .into_iter()
@@ -367,16 +366,7 @@ fn drop_table_removes_its_segment_files() {
         let create = format!("CREATE TABLE {table} (symbol SYMBOL, ts TIMESTAMP, v INT64)");
         assert_eq!(server.post_sql(&create).status, 200);
     }
-    let csv: String = (0..150_000i64)
-        .map(|i| format!("S{},{i},{i}\n", i % 40))
-        .collect();
-    assert_eq!(
-        server
-            .post_query_with_body("INSERT INTO gone FORMAT CSV", csv.as_bytes())
-            .status,
-        200
-    );
-    wait_for_manifests(&dir);
+    load_past_a_checkpoint(&server, &dir, "gone", 1);
     assert!(segment_files(&dir)
         .iter()
         .any(|p| p.to_string_lossy().ends_with("-gone.qseg")));

@@ -108,14 +108,8 @@ pub async fn log_insert(
             .await?;
         return Ok(());
     }
-    let all: Vec<u32>;
-    let rows = match rows {
-        Some(rows) => rows,
-        None => {
-            all = (0..batch.rows_count as u32).collect();
-            &all
-        }
-    };
+    let rows = batch.selected_rows(rows);
+    let rows: &[u32] = &rows;
     let (mut start, mut piece_rows) = (0, rows.len() / 2);
     while start < rows.len() {
         let end = rows.len().min(start + piece_rows.max(1));

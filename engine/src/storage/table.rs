@@ -56,14 +56,8 @@ impl TableStore {
     /// Applies `rows` of `batch` (all rows when `None`), which this shard owns. Rows are
     /// grouped by symbol and each group is appended to its partition in timestamp order.
     pub fn apply(&mut self, batch: &RowBatch, rows: Option<&[u32]>) {
-        let all: Vec<u32>;
-        let rows = match rows {
-            Some(rows) => rows,
-            None => {
-                all = (0..batch.rows_count as u32).collect();
-                &all
-            }
-        };
+        let rows = batch.selected_rows(rows);
+        let rows: &[u32] = &rows;
         if rows.is_empty() {
             return;
         }
