@@ -12,8 +12,11 @@ use quecto_engine::ring::{hash64, HashRing, RoutingTable, ShardId};
 use quecto_engine::runtime::message::{ShardRequest, ShardResponse, ShardStats};
 use quecto_engine::runtime::Shards;
 use quecto_engine::schema::TableSchema;
+use quecto_engine::types::{DataType, Value};
 use quecto_engine::EngineError;
+use quecto_sql::explain::explain_lines;
 use quecto_sql::merge::merge_results;
+use quecto_sql::result::ResultColumn;
 use quecto_sql::result::ResultSet;
 use quecto_sql::select::{Catalog, SelectPlan};
 use quecto_sql::statement::{Plan, TableLister};
@@ -76,6 +79,7 @@ impl Coordinator {
                 Ok(None)
             }
             Plan::Select(plan) => Ok(Some(self.select(&plan).await?)),
+            Plan::Explain(plan) => Ok(Some(self.explain(&plan)?)),
             Plan::Constant(result) => Ok(Some(result)),
         }
     }
@@ -180,6 +184,32 @@ impl Coordinator {
             }
             None => (0..self.shards.count()).collect(),
         }
+    }
+
+    fn explain(&self, plan: &SelectPlan) -> Result<ResultSet, QueryError> {
+        let table = &plan.fragment.table;
+        let schema = Catalog::table(self, table).ok_or_else(|| QueryError::UnknownTable {
+            table: table.clone(),
+        })?;
+        let lines = explain_lines(
+            plan,
+            &schema,
+            &self.target_shards(plan),
+            self.shards.count(),
+        );
+        let rows = lines
+            .into_iter()
+            .map(|line| vec![Value::Str(line)])
+            .collect();
+        let columns = vec![ResultColumn {
+            name: "explain".into(),
+            data_type: DataType::Symbol,
+        }];
+        Ok(ResultSet {
+            columns,
+            rows,
+            ..ResultSet::default()
+        })
     }
 
     async fn select(&self, plan: &SelectPlan) -> Result<ResultSet, QueryError> {

@@ -3,6 +3,7 @@
 
 pub mod bind;
 pub mod error;
+pub mod explain;
 pub mod merge;
 pub mod result;
 pub mod row_eval;

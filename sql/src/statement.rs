@@ -49,6 +49,8 @@ pub enum Plan {
         /// TTL in seconds; `None` removes it.
         ttl_seconds: Option<u64>,
     },
+    /// EXPLAIN of a SELECT: the plan, not its answer.
+    Explain(Box<SelectPlan>),
     /// An answer known without touching shards (SHOW TABLES, DESCRIBE, SELECT 1).
     Constant(ResultSet),
 }
@@ -140,6 +142,22 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
                 if_exists,
             })
         }
+        Statement::Explain {
+            statement,
+            analyze: false,
+            ..
+        } => match *statement {
+            Statement::Query(query) if !matches!(&*query.body, SetExpr::Select(s) if s.from.is_empty()) => {
+                Ok(Plan::Explain(Box::new(plan_select(
+                    &query,
+                    plain_select(&query)?,
+                    catalog,
+                )?)))
+            }
+            other => Err(QueryError::Unsupported {
+                what: format!("EXPLAIN of `{}`", first_words(&other.to_string())),
+            }),
+        },
         Statement::ShowTables { .. } => Ok(Plan::Constant(show_tables(catalog))),
         Statement::ExplainTable { table_name, .. } => describe(&object_name(&table_name), catalog),
         Statement::Insert(insert) => plan_insert(&insert, catalog),

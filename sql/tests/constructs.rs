@@ -69,6 +69,19 @@ impl TwoShards {
                 }
                 return merge_results(&plan, results);
             }
+            Plan::Explain(plan) => {
+                let schema = Catalog::table(self, &plan.fragment.table).unwrap();
+                let shards: Vec<usize> = match &plan.fragment.symbols {
+                    Some(keys) => keys.iter().map(|k| self.ring.route(k)).collect(),
+                    None => vec![0, 1],
+                };
+                let lines = quecto_sql::explain::explain_lines(&plan, &schema, &shards, 2);
+                let rows = lines.into_iter().map(|l| vec![Value::Str(l)]).collect();
+                return Ok(ResultSet {
+                    rows,
+                    ..ResultSet::default()
+                });
+            }
             Plan::Constant(result) => return Ok(result),
         }
         Ok(ResultSet::default())
@@ -549,4 +562,49 @@ fn nan_rows_never_pass_a_comparison_even_when_zones_would_accept_the_chunk() {
         db.rows("SELECT count(*) FROM t WHERE NOT price > 1.0"),
         vec![vec![Value::Int(1)]]
     );
+}
+
+/// EXPLAIN names the shards a query touches (one for a symbol filter), the pruning its filter
+/// allows, the partial states and the merge; EXPLAIN of a write is refused by name.
+#[test]
+fn explain_shows_routing_pruning_states_and_merge() {
+    let mut db = trades();
+    let text = |rows: Vec<Vec<Value>>| -> String {
+        rows.into_iter()
+            .map(|r| match &r[0] {
+                Value::Str(line) => line.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let routed =
+        text(db.rows("EXPLAIN SELECT vwap(price, volume) FROM trades WHERE symbol = 'S2'"));
+    let shard = db
+        .ring
+        .route(&quecto_engine::batch::SymbolKey::Str("S2".into()));
+    assert!(
+        routed.contains(&format!(
+            "Fragment on shards [{shard}] of 2 (routed by symbol = 'S2')"
+        )),
+        "{routed}"
+    );
+    assert!(routed.contains("states [vwap(price, volume)]"), "{routed}");
+    assert!(routed.contains("zone maps on: symbol"), "{routed}");
+    let scan = text(db.rows("EXPLAIN SELECT venue, count(*) FROM trades WHERE price > 10 GROUP BY venue ORDER BY 2 DESC LIMIT 1"));
+    assert!(scan.contains("shards [0, 1] of 2 (every shard)"), "{scan}");
+    assert!(
+        scan.contains("group by [venue]") && scan.contains("zone maps on: price"),
+        "{scan}"
+    );
+    assert!(
+        scan.starts_with(
+            "Merge: combine 1 partial state(s) over 1 group key(s), ORDER BY 1 key(s), LIMIT 1"
+        ),
+        "{scan}"
+    );
+    let error = db
+        .run("EXPLAIN INSERT INTO trades VALUES ('S1', 1, 1.0, 1, 'X')")
+        .unwrap_err();
+    assert_eq!(error.code_and_status().1, 400);
 }

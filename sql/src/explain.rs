@@ -1,0 +1,257 @@
+//! EXPLAIN: a planned SELECT as text: the fragment every target shard runs (scan, symbol
+//! routing, filter and the zone-map pruning it allows, partial aggregate or rows) and the
+//! coordinator's merge. One line per step, indented under the step that consumes it.
+
+use quecto_engine::fragment::plan::{AggregateCall, BinaryOp, FragmentOutput, ScalarExpr, SortKey};
+use quecto_engine::schema::TableSchema;
+
+use crate::select::{Merge, SelectPlan};
+
+/// The plan's lines, given the table's schema and the shards the fragment goes to.
+pub fn explain_lines(
+    plan: &SelectPlan,
+    schema: &TableSchema,
+    target_shards: &[usize],
+    shards_count: usize,
+) -> Vec<String> {
+    let column = |index: usize| {
+        schema
+            .columns
+            .get(index)
+            .map_or_else(|| format!("#{index}"), |c| c.name.clone())
+    };
+    let mut lines = vec![merge_line(&plan.merge)];
+    let routing = match &plan.fragment.symbols {
+        Some(keys) => {
+            let keys: Vec<String> = keys.iter().map(|k| k.to_value().to_string()).collect();
+            format!(
+                "routed by {} = {}",
+                schema.columns[schema.symbol_index].name,
+                keys.join(", ")
+            )
+        }
+        None => "every shard".to_string(),
+    };
+    lines.push(format!(
+        "  Fragment on shards {target_shards:?} of {shards_count} ({routing})"
+    ));
+    match &plan.fragment.output {
+        FragmentOutput::Aggregate {
+            group_by,
+            aggregates,
+        } => {
+            let keys: Vec<String> = group_by.iter().map(|e| expr_text(e, &column)).collect();
+            let calls: Vec<String> = aggregates.iter().map(|c| call_text(c, &column)).collect();
+            lines.push(format!(
+                "    PartialAggregate: group by [{}], states [{}]",
+                keys.join(", "),
+                calls.join(", ")
+            ));
+        }
+        FragmentOutput::Rows {
+            columns,
+            order_by,
+            limit,
+        } => {
+            let projected: Vec<String> = columns.iter().map(|e| expr_text(e, &column)).collect();
+            let limit = limit.map_or_else(|| "none".to_string(), |l| l.to_string());
+            lines.push(format!(
+                "    Rows: [{}], top by [{}], limit {limit} per shard",
+                projected.join(", "),
+                sort_text(order_by, &column)
+            ));
+        }
+    }
+    if let Some(filter) = &plan.fragment.filter {
+        let zoned = zone_prunable_columns(filter, &column);
+        let pruning = if zoned.is_empty() {
+            "none".to_string()
+        } else {
+            zoned.join(", ")
+        };
+        lines.push(format!(
+            "      Filter: {} (chunk pruning by zone maps on: {pruning})",
+            expr_text(filter, &column)
+        ));
+    }
+    let partitions = if plan.fragment.symbols.is_some() {
+        "the routed symbols' partitions"
+    } else {
+        "every partition"
+    };
+    lines.push(format!(
+        "        Scan {}: {partitions}",
+        plan.fragment.table
+    ));
+    lines
+}
+
+fn merge_line(merge: &Merge) -> String {
+    match merge {
+        Merge::Aggregate {
+            groups_count,
+            functions,
+            having,
+            order_by,
+            limit,
+            offset,
+            ..
+        } => {
+            let names: Vec<&str> = functions.iter().map(|f| f.name()).collect();
+            format!(
+                "Merge: combine {} partial state(s) over {groups_count} group key(s){}{}{}",
+                names.len(),
+                if having.is_some() { ", HAVING" } else { "" },
+                if order_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(", ORDER BY {} key(s)", order_by.len())
+                },
+                page_text(*limit, *offset)
+            )
+        }
+        Merge::Rows {
+            order_by,
+            limit,
+            offset,
+            ..
+        } => format!(
+            "Merge: concatenate rows{}{}",
+            if order_by.is_empty() {
+                String::new()
+            } else {
+                format!(", ORDER BY {} key(s)", order_by.len())
+            },
+            page_text(*limit, *offset)
+        ),
+    }
+}
+
+fn page_text(limit: Option<usize>, offset: usize) -> String {
+    match (limit, offset) {
+        (None, 0) => String::new(),
+        (None, offset) => format!(", OFFSET {offset}"),
+        (Some(limit), 0) => format!(", LIMIT {limit}"),
+        (Some(limit), offset) => format!(", LIMIT {limit} OFFSET {offset}"),
+    }
+}
+
+fn sort_text(keys: &[SortKey], column: &dyn Fn(usize) -> String) -> String {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{}{}",
+                expr_text(&k.expr, column),
+                if k.descending { " DESC" } else { "" }
+            )
+        })
+        .collect();
+    keys.join(", ")
+}
+
+fn call_text(call: &AggregateCall, column: &dyn Fn(usize) -> String) -> String {
+    let args: Vec<String> = call.args.iter().map(|e| expr_text(e, column)).collect();
+    let args = if args.is_empty() {
+        "*".to_string()
+    } else {
+        args.join(", ")
+    };
+    format!("{}({args})", call.function.name())
+}
+
+fn op_text(op: BinaryOp) -> &'static str {
+    match op {
+        BinaryOp::Add => "+",
+        BinaryOp::Subtract => "-",
+        BinaryOp::Multiply => "*",
+        BinaryOp::Divide => "/",
+        BinaryOp::Modulo => "%",
+        BinaryOp::Eq => "=",
+        BinaryOp::NotEq => "!=",
+        BinaryOp::Lt => "<",
+        BinaryOp::LtEq => "<=",
+        BinaryOp::Gt => ">",
+        BinaryOp::GtEq => ">=",
+        BinaryOp::And => "AND",
+        BinaryOp::Or => "OR",
+    }
+}
+
+/// An expression as SQL-like text, columns by name.
+fn expr_text(expr: &ScalarExpr, column: &dyn Fn(usize) -> String) -> String {
+    match expr {
+        ScalarExpr::Column(index) => column(*index),
+        ScalarExpr::Literal(value) => value.to_string(),
+        ScalarExpr::Binary { op, left, right } => {
+            format!(
+                "({} {} {})",
+                expr_text(left, column),
+                op_text(*op),
+                expr_text(right, column)
+            )
+        }
+        ScalarExpr::Not(inner) => format!("NOT {}", expr_text(inner, column)),
+        ScalarExpr::Negate(inner) => format!("-{}", expr_text(inner, column)),
+        ScalarExpr::IsNull { expr, negated } => {
+            format!(
+                "{} IS {}NULL",
+                expr_text(expr, column),
+                if *negated { "NOT " } else { "" }
+            )
+        }
+        ScalarExpr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let items: Vec<String> = list.iter().map(ToString::to_string).collect();
+            format!(
+                "{} {}IN ({})",
+                expr_text(expr, column),
+                if *negated { "NOT " } else { "" },
+                items.join(", ")
+            )
+        }
+    }
+}
+
+/// Columns whose comparisons with constants (in AND/OR trees) let zone maps skip or accept
+/// whole chunks, as `fragment::prune` does.
+fn zone_prunable_columns(filter: &ScalarExpr, column: &dyn Fn(usize) -> String) -> Vec<String> {
+    let mut names = Vec::new();
+    collect_prunable(filter, column, &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn collect_prunable(expr: &ScalarExpr, column: &dyn Fn(usize) -> String, names: &mut Vec<String>) {
+    match expr {
+        ScalarExpr::Binary {
+            op: BinaryOp::And | BinaryOp::Or,
+            left,
+            right,
+        } => {
+            collect_prunable(left, column, names);
+            collect_prunable(right, column, names);
+        }
+        ScalarExpr::Binary { op, left, right } if op.is_comparison() => match (&**left, &**right) {
+            (ScalarExpr::Column(c), ScalarExpr::Literal(_))
+            | (ScalarExpr::Literal(_), ScalarExpr::Column(c)) => {
+                names.push(column(*c));
+            }
+            _ => {}
+        },
+        ScalarExpr::InList {
+            expr,
+            negated: false,
+            ..
+        } => {
+            if let ScalarExpr::Column(c) = &**expr {
+                names.push(column(*c));
+            }
+        }
+        _ => {}
+    }
+}
