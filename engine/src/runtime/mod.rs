@@ -60,14 +60,6 @@ impl RuntimeStatus {
     pub fn all_ready(&self) -> bool {
         self.shards_ready_count.load(Ordering::Acquire) == self.shards_count
     }
-
-    /// Shards up so far and in total.
-    pub fn shards_ready(&self) -> (usize, usize) {
-        (
-            self.shards_ready_count.load(Ordering::Acquire),
-            self.shards_count,
-        )
-    }
 }
 
 /// One executor's view of all shards: its own store, and links to the others.
