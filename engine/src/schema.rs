@@ -75,11 +75,26 @@ impl TableSchema {
         })
     }
 
-    /// Index of the column named `name` (case-insensitive).
+    /// Index of the column named `name` (case-insensitive). Columns of intermediate results
+    /// may be qualified (`t.price`): an unqualified `price` then finds the one column whose
+    /// name ends in `.price`, and none when several do.
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns
+        let exact = self
+            .columns
             .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(name))
+            .position(|c| c.name.eq_ignore_ascii_case(name));
+        if exact.is_some() || name.contains('.') {
+            return exact;
+        }
+        let mut qualified = self.columns.iter().enumerate().filter(|(_, c)| {
+            c.name.len() > name.len() + 1
+                && c.name.as_bytes()[c.name.len() - name.len() - 1] == b'.'
+                && c.name[c.name.len() - name.len()..].eq_ignore_ascii_case(name)
+        });
+        match (qualified.next(), qualified.next()) {
+            (Some((index, _)), None) => Some(index),
+            _ => None,
+        }
     }
 
     /// Type of the symbol column.

@@ -14,7 +14,9 @@ use quecto_engine::runtime::Shards;
 use quecto_engine::schema::TableSchema;
 use quecto_engine::types::{DataType, Value};
 use quecto_engine::EngineError;
-use quecto_sql::explain::explain_lines;
+use quecto_sql::explain::{explain_lines, explain_query_lines};
+use quecto_sql::query::evaluate::evaluate;
+use quecto_sql::query::QueryPlan;
 use quecto_sql::merge::merge_results;
 use quecto_sql::result::ResultColumn;
 use quecto_sql::result::ResultSet;
@@ -80,6 +82,8 @@ impl Coordinator {
             }
             Plan::Select(plan) => Ok(Some(self.select(&plan).await?)),
             Plan::Explain(plan) => Ok(Some(self.explain(&plan)?)),
+            Plan::Query(plan) => Ok(Some(self.query(&plan).await?)),
+            Plan::ExplainQuery(plan) => Ok(Some(self.explain_query(&plan)?)),
             Plan::Constant(result) => Ok(Some(result)),
         }
     }
@@ -187,29 +191,41 @@ impl Coordinator {
     }
 
     fn explain(&self, plan: &SelectPlan) -> Result<ResultSet, QueryError> {
+        Ok(explain_result(self.scan_lines(plan)?))
+    }
+
+    fn explain_query(&self, plan: &QueryPlan) -> Result<ResultSet, QueryError> {
+        let mut failure = None;
+        let lines = explain_query_lines(plan, &mut |select| {
+            self.scan_lines(select).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                Vec::new()
+            })
+        });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(explain_result(lines)),
+        }
+    }
+
+    fn scan_lines(&self, plan: &SelectPlan) -> Result<Vec<String>, QueryError> {
         let table = &plan.fragment.table;
         let schema = Catalog::table(self, table).ok_or_else(|| QueryError::UnknownTable {
             table: table.clone(),
         })?;
-        let lines = explain_lines(
+        Ok(explain_lines(
             plan,
             &schema,
             &self.target_shards(plan),
             self.shards.count(),
-        );
-        let rows = lines
-            .into_iter()
-            .map(|line| vec![Value::Str(line)])
-            .collect();
-        let columns = vec![ResultColumn {
-            name: "explain".into(),
-            data_type: DataType::Symbol,
-        }];
-        Ok(ResultSet {
-            columns,
-            rows,
-            ..ResultSet::default()
-        })
+        ))
+    }
+
+    /// Runs a composite query: its scans on the shards (concurrently), then its tree here.
+    async fn query(&self, plan: &QueryPlan) -> Result<ResultSet, QueryError> {
+        let answers = futures::future::join_all(plan.scans.iter().map(|s| self.select(s))).await;
+        let scans = answers.into_iter().collect::<Result<Vec<_>, _>>()?;
+        evaluate(plan, scans)
     }
 
     async fn select(&self, plan: &SelectPlan) -> Result<ResultSet, QueryError> {
@@ -230,6 +246,23 @@ impl Coordinator {
             }
         }
         merge_results(plan, results)
+    }
+}
+
+/// EXPLAIN's answer: one `explain` row per line.
+fn explain_result(lines: Vec<String>) -> ResultSet {
+    let rows = lines
+        .into_iter()
+        .map(|line| vec![Value::Str(line)])
+        .collect();
+    let columns = vec![ResultColumn {
+        name: "explain".into(),
+        data_type: DataType::Symbol,
+    }];
+    ResultSet {
+        columns,
+        rows,
+        ..ResultSet::default()
     }
 }
 

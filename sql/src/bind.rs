@@ -28,7 +28,14 @@ impl Scope for TableScope<'_> {
     fn resolve(&mut self, expr: &Expr) -> Option<Result<ScalarExpr, QueryError>> {
         let name = match expr {
             Expr::Identifier(ident) => &ident.value,
-            Expr::CompoundIdentifier(parts) => &parts.last()?.value,
+            Expr::CompoundIdentifier(parts) => {
+                let dotted: Vec<&str> = parts.iter().map(|p| p.value.as_str()).collect();
+                let dotted = dotted.join(".");
+                if let Some(index) = self.schema.and_then(|s| s.column_index(&dotted)) {
+                    return Some(Ok(ScalarExpr::Column(index)));
+                }
+                &parts.last()?.value
+            }
             _ => return None,
         };
         Some(column_index(name, self.schema).map(ScalarExpr::Column))
@@ -258,7 +265,8 @@ fn check_comparable(l: &ScalarExpr, r: &ScalarExpr, scope: &dyn Scope) -> Result
     }
 }
 
-fn binary_op(op: &BinaryOperator) -> Result<BinaryOp, QueryError> {
+/// The operator of a SQL binary operator we support.
+pub(crate) fn binary_op(op: &BinaryOperator) -> Result<BinaryOp, QueryError> {
     Ok(match op {
         BinaryOperator::Plus => BinaryOp::Add,
         BinaryOperator::Minus => BinaryOp::Subtract,

@@ -255,3 +255,80 @@ fn collect_prunable(expr: &ScalarExpr, column: &dyn Fn(usize) -> String, names: 
         _ => {}
     }
 }
+
+/// The lines of a composite query: its coordinator nodes, indented over their inputs, with each
+/// pushed-down scan described by `scan` (the lines `explain_lines` gives for it).
+pub fn explain_query_lines(
+    plan: &crate::query::QueryPlan,
+    scan: &mut dyn FnMut(&SelectPlan) -> Vec<String>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    node_lines(&plan.root, plan, scan, 0, &mut lines);
+    lines
+}
+
+fn node_lines(
+    planned: &crate::query::PlannedNode,
+    plan: &crate::query::QueryPlan,
+    scan: &mut dyn FnMut(&SelectPlan) -> Vec<String>,
+    depth: usize,
+    lines: &mut Vec<String>,
+) {
+    use crate::query::Node;
+    let indent = "  ".repeat(depth);
+    let mut push = |text: String| lines.push(format!("{indent}{text}"));
+    match &planned.node {
+        Node::Scan(index) => {
+            push(format!("Scan #{index} (pushed down to the shards)"));
+            if let Some(select) = plan.scans.get(*index) {
+                for line in scan(select) {
+                    lines.push(format!("{indent}  {line}"));
+                }
+            }
+        }
+        Node::Values(rows) => push(format!("Values: {} row(s)", rows.len())),
+        Node::Select { input, plan: select } => {
+            push(format!("Coordinator {}", merge_line(&select.merge)));
+            node_lines(input, plan, scan, depth + 1, lines);
+        }
+        Node::Join {
+            left,
+            right,
+            strategy,
+        } => {
+            push(format!("Join: {}", strategy.describe()));
+            node_lines(left, plan, scan, depth + 1, lines);
+            node_lines(right, plan, scan, depth + 1, lines);
+        }
+        Node::Window { input, windows } => {
+            let names: Vec<String> = windows
+                .iter()
+                .map(|w| format!("{:?}", w.spec.function))
+                .collect();
+            push(format!(
+                "Window: [{}] per partition in order",
+                names.join(", ")
+            ));
+            node_lines(input, plan, scan, depth + 1, lines);
+        }
+        Node::Fill { input, spec } => {
+            push(format!("Fill: SAMPLE BY buckets of {} ns", spec.step));
+            node_lines(input, plan, scan, depth + 1, lines);
+        }
+        Node::LimitBy {
+            input,
+            limit,
+            offset,
+            ..
+        } => {
+            push(format!("LimitBy: {limit} row(s) per key after {offset}"));
+            node_lines(input, plan, scan, depth + 1, lines);
+        }
+        Node::UnionAll(parts) => {
+            push(format!("UnionAll of {}", parts.len()));
+            for part in parts {
+                node_lines(part, plan, scan, depth + 1, lines);
+            }
+        }
+    }
+}

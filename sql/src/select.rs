@@ -75,6 +75,17 @@ pub fn plan_select(
     catalog: &dyn Catalog,
 ) -> Result<SelectPlan, QueryError> {
     let schema = from_table(select, catalog)?;
+    plan_select_over(query, select, &schema)
+}
+
+/// Plans a SELECT whose FROM is `schema`: a table's, or a synthetic one over an intermediate
+/// result (derived table, join) that the coordinator evaluates row-wise.
+pub fn plan_select_over(
+    query: &Query,
+    select: &Select,
+    schema: &TableSchema,
+) -> Result<SelectPlan, QueryError> {
+    let schema = schema.clone();
     let items = select_items(select, &schema)?;
     let filter = select
         .selection
@@ -250,7 +261,7 @@ fn limit_offset(query: &Query) -> Result<(Option<usize>, usize), QueryError> {
 }
 
 /// The aggregate function named `name`, if it is one.
-fn aggregate_function(name: &str, distinct: bool) -> Option<AggregateFunction> {
+pub(crate) fn aggregate_function(name: &str, distinct: bool) -> Option<AggregateFunction> {
     Some(match (name.to_ascii_lowercase().as_str(), distinct) {
         ("count", true) | ("uniqexact", false) => AggregateFunction::CountDistinct,
         ("count", false) => AggregateFunction::Count,
@@ -265,7 +276,7 @@ fn aggregate_function(name: &str, distinct: bool) -> Option<AggregateFunction> {
     })
 }
 
-fn contains_aggregate(expr: &Expr) -> bool {
+pub(crate) fn contains_aggregate(expr: &Expr) -> bool {
     match expr {
         Expr::Function(f) => aggregate_function(&f.name.to_string(), false).is_some(),
         Expr::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),

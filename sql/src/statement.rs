@@ -11,7 +11,9 @@ use crate::bind::{bind_scalar, constant};
 use crate::error::QueryError;
 use crate::result::{ResultColumn, ResultSet};
 use crate::row_eval::eval_row;
-use crate::select::{plain_select, plan_select, Catalog, SelectPlan};
+use crate::query::planner::plan_query;
+use crate::query::{Node, QueryPlan};
+use crate::select::{Catalog, SelectPlan};
 
 /// Longest SQL text accepted, in bytes (bulk data goes in the body of `INSERT … FORMAT`).
 pub const SQL_SIZE_MAX: usize = 16 << 20;
@@ -49,8 +51,12 @@ pub enum Plan {
         /// TTL in seconds; `None` removes it.
         ttl_seconds: Option<u64>,
     },
+    /// A composite query: pushed-down scans and coordinator nodes over their results.
+    Query(Box<QueryPlan>),
     /// EXPLAIN of a SELECT: the plan, not its answer.
     Explain(Box<SelectPlan>),
+    /// EXPLAIN of a composite query.
+    ExplainQuery(Box<QueryPlan>),
     /// An answer known without touching shards (SHOW TABLES, DESCRIBE, SELECT 1).
     Constant(ResultSet),
 }
@@ -65,6 +71,20 @@ impl Plan {
                 | Plan::Insert { .. }
                 | Plan::SetTtl { .. }
         )
+    }
+}
+
+/// A plan that is one pushed-down scan and nothing else, as the simple SELECT it is.
+fn simple_or_composite(plan: QueryPlan) -> Result<SelectPlan, QueryPlan> {
+    match (&plan.root.node, plan.scans.len()) {
+        (Node::Scan(0), 1) => {
+            let mut scans = plan.scans;
+            scans.pop().ok_or_else(|| QueryPlan {
+                scans: Vec::new(),
+                root: plan.root,
+            })
+        }
+        _ => Err(plan),
     }
 }
 
@@ -98,12 +118,13 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
     }
     match statements.remove(0) {
         Statement::Query(query) => match &*query.body {
-            SetExpr::Select(select) if select.from.is_empty() => constant_select(select),
-            _ => Ok(Plan::Select(Box::new(plan_select(
-                &query,
-                plain_select(&query)?,
-                catalog,
-            )?))),
+            SetExpr::Select(select) if select.from.is_empty() && query.with.is_none() => {
+                constant_select(select)
+            }
+            _ => Ok(match simple_or_composite(plan_query(&query, catalog)?) {
+                Ok(select) => Plan::Select(Box::new(select)),
+                Err(composite) => Plan::Query(Box::new(composite)),
+            }),
         },
         Statement::CreateTable(create) => {
             let columns = create
@@ -148,11 +169,10 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
             ..
         } => match *statement {
             Statement::Query(query) if !matches!(&*query.body, SetExpr::Select(s) if s.from.is_empty()) => {
-                Ok(Plan::Explain(Box::new(plan_select(
-                    &query,
-                    plain_select(&query)?,
-                    catalog,
-                )?)))
+                Ok(match simple_or_composite(plan_query(&query, catalog)?) {
+                    Ok(select) => Plan::Explain(Box::new(select)),
+                    Err(composite) => Plan::ExplainQuery(Box::new(composite)),
+                })
             }
             other => Err(QueryError::Unsupported {
                 what: format!("EXPLAIN of `{}`", first_words(&other.to_string())),
@@ -247,7 +267,8 @@ pub fn object_name(name: &ObjectName) -> String {
         .unwrap_or_default()
 }
 
-fn constant_select(select: &sqlparser::ast::Select) -> Result<Plan, QueryError> {
+/// A FROM-less SELECT, evaluated at once.
+pub(crate) fn constant_select(select: &sqlparser::ast::Select) -> Result<Plan, QueryError> {
     let mut columns = Vec::new();
     let mut row = Vec::new();
     for item in &select.projection {
