@@ -94,7 +94,7 @@ pub(super) fn parse(
         return Ok(Some(duration));
     }
     if tokens.is_keyword(i, "INTERVAL") {
-        return Ok(interval(tokens, i, end));
+        return interval(tokens, i, end);
     }
     if spelling == Spelling::AlsoSpaced {
         return spaced(tokens, i, end);
@@ -134,26 +134,39 @@ pub(super) fn compact(tokens: &Tokens, i: usize) -> Result<Option<Duration>, Que
 }
 
 /// An INTERVAL literal at `i` (the INTERVAL keyword). `INTERVAL 5 MINUTE` and
-/// `INTERVAL '5' MINUTE` are kept as written; `INTERVAL '5 minutes'` / `INTERVAL '5m'`
-/// become `INTERVAL 5 MINUTE`. `None` for any other shape.
-pub(super) fn interval(tokens: &Tokens, i: usize, end: usize) -> Option<Duration> {
-    let value = tokens.significant(i + 1, end)?;
+/// `INTERVAL '5' MINUTE` are kept as written; `INTERVAL '5 minutes'`, `INTERVAL '5m'` and
+/// `INTERVAL 5m` become `INTERVAL 5 MINUTE`. `None` for any other shape.
+pub(super) fn interval(
+    tokens: &Tokens,
+    i: usize,
+    end: usize,
+) -> Result<Option<Duration>, QueryError> {
+    let Some(value) = tokens.significant(i + 1, end) else {
+        return Ok(None);
+    };
+    if let Some(duration) = compact(tokens, value)? {
+        return Ok(Some(duration));
+    }
     let qualifier = tokens.significant(value + 1, end).filter(|&k| {
         INTERVAL_QUALIFIERS
             .iter()
             .any(|unit| tokens.is_keyword(k, unit))
     });
-    match (tokens.get(value)?, qualifier) {
-        (Token::Number(_, false) | Token::SingleQuotedString(_), Some(unit)) => Some(Duration {
-            text: tokens.text(i, unit + 1).to_string(),
-            next: unit + 1,
-        }),
-        (Token::SingleQuotedString(body), None) => Some(Duration {
-            text: interval_from_string(body)?,
-            next: value + 1,
-        }),
+    Ok(match (tokens.get(value), qualifier) {
+        (Some(Token::Number(_, false) | Token::SingleQuotedString(_)), Some(unit)) => {
+            Some(Duration {
+                text: tokens.text(i, unit + 1).to_string(),
+                next: unit + 1,
+            })
+        }
+        (Some(Token::SingleQuotedString(body)), None) => {
+            interval_from_string(body).map(|text| Duration {
+                text,
+                next: value + 1,
+            })
+        }
         _ => None,
-    }
+    })
 }
 
 /// `5 minute`: a whole number, then (after whitespace) a spelled-out unit.

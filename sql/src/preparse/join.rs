@@ -194,7 +194,7 @@ fn relation_end(
     let unclosed = || syntax_error(kind.name(), "missing `)` after the joined subquery");
     let mut next = match tokens.get(start) {
         Some(Token::LParen) => tokens.closing_paren(start, end).ok_or_else(unclosed)? + 1,
-        Some(Token::Word(_)) if !tokens.ends_clause(start, end) => {
+        Some(Token::Word(_)) => {
             let mut k = start + 1;
             while tokens.get(k) == Some(&Token::Period)
                 && matches!(tokens.get(k + 1), Some(Token::Word(_)))

@@ -113,7 +113,7 @@ impl Rewriter<'_> {
             Some(Token::Number(..)) => Ok(duration::compact(tokens, i)?.map(Into::into)),
             Some(Token::Word(w)) if w.quote_style.is_none() => {
                 match w.value.to_ascii_uppercase().as_str() {
-                    "INTERVAL" => Ok(duration::interval(tokens, i, end).map(Into::into)),
+                    "INTERVAL" => Ok(duration::interval(tokens, i, end)?.map(Into::into)),
                     "GROUP" if next_is("BY") => {
                         claim(scopes, "GROUP BY")?;
                         Ok(None)

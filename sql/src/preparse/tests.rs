@@ -137,6 +137,58 @@ fn plain_sql_is_byte_identical() {
 }
 
 #[test]
+fn random_plain_token_soup_is_byte_identical() {
+    // Fragments without any extension (no number directly followed by a unit word, no
+    // SAMPLE/LATEST/ASOF/LT/WINDOW keywords outside strings and comments).
+    let pieces = [
+        "SELECT",
+        " ",
+        "a",
+        ",",
+        "'5m'",
+        "\"SAMPLE BY\"",
+        "-- LATEST ON x\n",
+        "/* ASOF JOIN */",
+        "(",
+        ")",
+        "1",
+        "5 m",
+        "\n",
+        "\t",
+        "é",
+        "'it''s'",
+        "ts",
+        ">=",
+        "JOIN",
+        "LEFT",
+        "ON",
+        "1.5",
+        "`1h`",
+        "\r\n",
+        "'\\''",
+        "x_1d",
+        "INTERVAL 1 DAY",
+        ";",
+        "+",
+        "WHERE",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..500 {
+        let mut sql = String::new();
+        for _ in 0..(state % 40) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            sql.push_str(pieces[(state % pieces.len() as u64) as usize]);
+        }
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        assert_eq!(rewrite(&sql).unwrap(), sql);
+    }
+}
+
+#[test]
 fn tokenizer_errors_are_syntax_errors() {
     assert!(syntax_message("SELECT 'unterminated").contains("Unterminated"));
 }
@@ -190,12 +242,20 @@ fn durations_in_expressions_strings_and_comments() {
 #[test]
 fn interval_strings_get_a_unit_the_dialect_accepts() {
     assert_eq!(
-        rewritten("SELECT ts - INTERVAL '5 minutes', INTERVAL '10s' FROM t"),
-        "SELECT ts - INTERVAL 5 MINUTE, INTERVAL 10 SECOND FROM t"
+        rewritten("SELECT ts - INTERVAL '5 minutes', INTERVAL '10s', interval 3h FROM t"),
+        "SELECT ts - INTERVAL 5 MINUTE, INTERVAL 10 SECOND, INTERVAL 3 HOUR FROM t"
     );
     // Already qualified, or not a single count and unit: left as written.
     let kept = "SELECT INTERVAL '5' MINUTE, INTERVAL '1 day 2 hours' FROM t";
     assert_eq!(rewrite(kept).unwrap(), kept);
+}
+
+#[test]
+fn offsets_survive_multibyte_text_and_crlf() {
+    assert_eq!(
+        rewritten("SELECT 'héllo ✓', \"colé\" + 1s\r\nFROM t /* ü\r\n */ WHERE ts > now() - 2d"),
+        "SELECT 'héllo ✓', \"colé\" + INTERVAL 1 SECOND\r\nFROM t /* ü\r\n */ WHERE ts > now() - INTERVAL 2 DAY"
+    );
 }
 
 #[test]
@@ -272,6 +332,33 @@ fn sample_by_fill_and_alignment_forms() {
             "{sql}"
         );
     }
+}
+
+#[test]
+fn mixed_case_keywords() {
+    assert_eq!(
+        group_by_call("Select avg(px) From t Sample By 1h Fill(Prev) Align To First Observation"),
+        (
+            "__sample_by".to_string(),
+            strings(&["INTERVAL 1 HOUR", "'PREV'", "'FIRST OBSERVATION'"])
+        )
+    );
+    assert_eq!(
+        group_by_call("Select * From t Latest On ts Partition By sym"),
+        ("__latest_on".to_string(), strings(&["ts", "sym"]))
+    );
+    assert_eq!(
+        asof_joins("Select * From t Asof Left Join q On t.s = q.s And t.ts >= q.ts")[0].2,
+        ("__asof".to_string(), strings(&["1", "NULL"]))
+    );
+}
+
+#[test]
+fn each_select_of_a_union_has_its_own_grouping() {
+    let sql =
+        "SELECT a, count() FROM t GROUP BY a UNION ALL SELECT sym, avg(px) FROM u SAMPLE BY 1h";
+    assert!(rewritten(sql)
+        .ends_with("FROM u GROUP BY __sample_by(INTERVAL 1 HOUR, 'NONE', 'CALENDAR')"));
 }
 
 #[test]
