@@ -5,6 +5,7 @@ pub mod bind;
 pub mod error;
 pub mod explain;
 pub mod merge;
+pub mod preparse;
 pub mod query;
 pub mod result;
 pub mod row_eval;

@@ -107,8 +107,9 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
     if let Some(alter) = plan_alter_ttl(sql, catalog) {
         return alter;
     }
+    let rewritten = crate::preparse::rewrite(sql)?;
     let mut statements =
-        Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| QueryError::Syntax {
+        Parser::parse_sql(&ClickHouseDialect {}, &rewritten).map_err(|e| QueryError::Syntax {
             message: e.to_string(),
         })?;
     if statements.len() != 1 {

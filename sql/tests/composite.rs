@@ -1,0 +1,302 @@
+//! Composite queries (derived tables, CTEs, UNION ALL, joins, ASOF joins, window functions,
+//! LIMIT BY) over two shards, each answer checked against a computation written here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TwoShards;
+use quecto_engine::types::Value;
+
+/// One trade or quote: (symbol, ts, a, b).
+type Tick = (i64, i64, f64, i64);
+
+/// A deterministic pseudo-random stream (xorshift).
+struct Stream(u64);
+
+impl Stream {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+/// trades(symbol, ts, price, volume) and quotes(symbol, ts, bid, size) over 7 symbols, with
+/// timestamps inserted out of order, so both shards hold rows and partitions need merging.
+fn market() -> (TwoShards, Vec<Tick>, Vec<Tick>) {
+    let mut db = TwoShards::new();
+    db.rows("CREATE TABLE trades (symbol INT64, ts TIMESTAMP, price FLOAT64, volume INT64)");
+    db.rows("CREATE TABLE quotes (symbol INT64, ts TIMESTAMP, bid FLOAT64, size INT64)");
+    let mut stream = Stream(0x9E37_79B9_7F4A_7C15);
+    let mut trades = Vec::new();
+    let mut quotes = Vec::new();
+    for i in 0..400i64 {
+        let symbol = stream.next(7) as i64;
+        let ts = 1_000 + i * 10 + stream.next(10) as i64;
+        trades.push((symbol, ts, 100.0 + stream.next(50) as f64 / 4.0, 1 + stream.next(9) as i64));
+        let symbol = stream.next(7) as i64;
+        let ts = 995 + i * 10 + stream.next(10) as i64;
+        quotes.push((symbol, ts, 99.0 + stream.next(50) as f64 / 4.0, 1 + stream.next(5) as i64));
+    }
+    for (table, ticks) in [("trades", &trades), ("quotes", &quotes)] {
+        // Out of order: odd rows first, then even rows.
+        let order = ticks.iter().skip(1).step_by(2).chain(ticks.iter().step_by(2));
+        let values: Vec<String> = order
+            .map(|(s, t, a, b)| format!("({s}, {t}, {a}, {b})"))
+            .collect();
+        db.rows(&format!("INSERT INTO {table} VALUES {}", values.join(", ")));
+    }
+    (db, trades, quotes)
+}
+
+fn int(value: &Value) -> i64 {
+    match value {
+        Value::Int(v) => *v,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+fn float(value: &Value) -> f64 {
+    match value {
+        Value::Float(v) => *v,
+        Value::Int(v) => *v as f64,
+        other => panic!("expected a number, got {other:?}"),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+#[test]
+fn a_derived_table_aggregates_the_inner_groups() {
+    let (mut db, trades, _) = market();
+    let rows = db.rows(
+        "SELECT count() AS groups, sum(v) AS total, max(v) FROM \
+         (SELECT symbol, sum(volume) AS v FROM trades GROUP BY symbol) AS per_symbol",
+    );
+    let mut per_symbol: BTreeMap<i64, i64> = BTreeMap::new();
+    for (s, _, _, v) in &trades {
+        *per_symbol.entry(*s).or_default() += v;
+    }
+    assert_eq!(int(&rows[0][0]), per_symbol.len() as i64);
+    assert_eq!(int(&rows[0][1]), per_symbol.values().sum::<i64>());
+    assert_eq!(int(&rows[0][2]), *per_symbol.values().max().unwrap());
+}
+
+#[test]
+fn a_cte_is_filtered_and_ordered_like_a_table() {
+    let (mut db, trades, _) = market();
+    let rows = db.rows(
+        "WITH big AS (SELECT symbol, ts, volume FROM trades WHERE volume >= 5) \
+         SELECT symbol, count() FROM big WHERE symbol < 3 GROUP BY symbol ORDER BY symbol",
+    );
+    let mut expected: BTreeMap<i64, i64> = BTreeMap::new();
+    for (s, _, _, v) in &trades {
+        if *v >= 5 && *s < 3 {
+            *expected.entry(*s).or_default() += 1;
+        }
+    }
+    let got: Vec<(i64, i64)> = rows.iter().map(|r| (int(&r[0]), int(&r[1]))).collect();
+    assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn union_all_keeps_duplicates_and_sorts_the_whole() {
+    let (mut db, trades, quotes) = market();
+    let rows = db.rows(
+        "SELECT symbol, ts FROM trades WHERE symbol = 2 UNION ALL \
+         SELECT symbol, ts FROM quotes WHERE symbol = 2 ORDER BY ts LIMIT 1000",
+    );
+    let mut expected: Vec<i64> = trades
+        .iter()
+        .chain(&quotes)
+        .filter(|t| t.0 == 2)
+        .map(|t| t.1)
+        .collect();
+    expected.sort_unstable();
+    let got: Vec<i64> = rows.iter().map(|r| int(&r[1])).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn inner_and_left_joins_with_a_dimension_table() {
+    let (mut db, trades, _) = market();
+    db.rows("CREATE TABLE names (symbol INT64, ts TIMESTAMP, lot INT64)");
+    db.rows("INSERT INTO names VALUES (1, 0, 100), (2, 0, 10), (9, 0, 1)");
+    let lots: BTreeMap<i64, i64> = [(1, 100), (2, 10), (9, 1)].into_iter().collect();
+    let rows = db.rows(
+        "SELECT t.symbol, sum(t.volume * n.lot) FROM trades AS t JOIN names AS n \
+         ON t.symbol = n.symbol GROUP BY t.symbol ORDER BY t.symbol",
+    );
+    let mut expected: BTreeMap<i64, i64> = BTreeMap::new();
+    for (s, _, _, v) in &trades {
+        if let Some(lot) = lots.get(s) {
+            *expected.entry(*s).or_default() += v * lot;
+        }
+    }
+    let got: Vec<(i64, i64)> = rows.iter().map(|r| (int(&r[0]), int(&r[1]))).collect();
+    assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
+
+    let rows = db.rows(
+        "SELECT count(), count(n.lot) FROM trades AS t LEFT JOIN names AS n ON t.symbol = n.symbol",
+    );
+    let matched = trades.iter().filter(|t| lots.contains_key(&t.0)).count() as i64;
+    assert_eq!(int(&rows[0][0]), trades.len() as i64);
+    assert_eq!(int(&rows[0][1]), matched);
+}
+
+/// For each trade, the latest quote of its symbol at or before it (brute force).
+fn asof_expected(trades: &[Tick], quotes: &[Tick]) -> Vec<(Tick, Option<Tick>)> {
+    trades
+        .iter()
+        .map(|t| {
+            let best = quotes
+                .iter()
+                .filter(|q| q.0 == t.0 && q.1 <= t.1)
+                .max_by_key(|q| q.1)
+                .copied();
+            (*t, best)
+        })
+        .collect()
+}
+
+#[test]
+fn asof_join_with_a_match_condition_pairs_each_trade_with_the_prevailing_quote() {
+    let (mut db, trades, quotes) = market();
+    let rows = db.rows(
+        "SELECT count(), sum(t.volume * (t.price - q.bid)), sum(q.size) FROM trades AS t \
+         ASOF JOIN quotes AS q MATCH_CONDITION (t.ts >= q.ts) ON t.symbol = q.symbol",
+    );
+    let pairs: Vec<(Tick, Tick)> = asof_expected(&trades, &quotes)
+        .into_iter()
+        .filter_map(|(t, q)| q.map(|q| (t, q)))
+        .collect();
+    let edge: f64 = pairs.iter().map(|(t, q)| t.3 as f64 * (t.2 - q.2)).sum();
+    let sizes: i64 = pairs.iter().map(|(_, q)| q.3).sum();
+    assert_eq!(int(&rows[0][0]), pairs.len() as i64);
+    assert!(close(float(&rows[0][1]), edge), "{rows:?} vs {edge}");
+    assert_eq!(int(&rows[0][2]), sizes);
+}
+
+#[test]
+fn asof_join_of_derived_tables_restricted_to_one_symbol() {
+    let (mut db, trades, quotes) = market();
+    let rows = db.rows(
+        "SELECT count(), sum(q.bid) FROM (SELECT symbol, ts, price FROM trades WHERE symbol = 3) AS t \
+         ASOF JOIN (SELECT symbol, ts, bid FROM quotes WHERE symbol = 3) AS q \
+         MATCH_CONDITION (t.ts >= q.ts) ON t.symbol = q.symbol",
+    );
+    let pairs: Vec<(Tick, Tick)> = asof_expected(&trades, &quotes)
+        .into_iter()
+        .filter(|(t, _)| t.0 == 3)
+        .filter_map(|(t, q)| q.map(|q| (t, q)))
+        .collect();
+    assert_eq!(int(&rows[0][0]), pairs.len() as i64);
+    let bids: f64 = pairs.iter().map(|(_, q)| q.2).sum();
+    assert!(close(float(&rows[0][1]), bids));
+}
+
+/// Trades of `symbol` in time order.
+fn series(trades: &[Tick], symbol: i64) -> Vec<Tick> {
+    let mut rows: Vec<Tick> = trades.iter().filter(|t| t.0 == symbol).copied().collect();
+    rows.sort_by_key(|t| t.1);
+    rows
+}
+
+#[test]
+fn window_functions_run_per_symbol_in_time_order() {
+    let (mut db, trades, _) = market();
+    let rows = db.rows(
+        "SELECT symbol, ts, price, \
+           lag(price) OVER (PARTITION BY symbol ORDER BY ts) AS prev, \
+           row_number() OVER (PARTITION BY symbol ORDER BY ts) AS n, \
+           avg(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS ma3, \
+           sum(volume) OVER (PARTITION BY symbol ORDER BY ts) AS cum, \
+           ema(price, 0.5) OVER (PARTITION BY symbol ORDER BY ts) AS e \
+         FROM trades WHERE symbol IN (1, 4) ORDER BY symbol, ts",
+    );
+    let mut expected = Vec::new();
+    for symbol in [1, 4] {
+        let s = series(&trades, symbol);
+        let mut cum = 0;
+        let mut ema = 0.0;
+        for (i, t) in s.iter().enumerate() {
+            cum += t.3;
+            ema = if i == 0 { t.2 } else { 0.5 * t.2 + 0.5 * ema };
+            let window = &s[i.saturating_sub(2)..=i];
+            let ma3 = window.iter().map(|w| w.2).sum::<f64>() / window.len() as f64;
+            let prev = if i == 0 { None } else { Some(s[i - 1].2) };
+            expected.push((t.0, t.1, prev, i as i64 + 1, ma3, cum, ema));
+        }
+    }
+    assert_eq!(rows.len(), expected.len());
+    for (row, (symbol, ts, prev, n, ma3, cum, ema)) in rows.iter().zip(expected) {
+        assert_eq!((int(&row[0]), int(&row[1])), (symbol, ts));
+        match prev {
+            None => assert_eq!(row[3], Value::Null),
+            Some(p) => assert!(close(float(&row[3]), p)),
+        }
+        assert_eq!(int(&row[4]), n);
+        assert!(close(float(&row[5]), ma3), "{row:?} ma3 {ma3}");
+        assert_eq!(int(&row[6]), cum);
+        assert!(close(float(&row[7]), ema), "{row:?} ema {ema}");
+    }
+}
+
+#[test]
+fn limit_by_keeps_the_latest_row_of_each_symbol() {
+    let (mut db, trades, _) = market();
+    let rows = db.rows(
+        "SELECT symbol, ts, price FROM trades ORDER BY ts DESC LIMIT 1 BY symbol",
+    );
+    let mut latest: BTreeMap<i64, Tick> = BTreeMap::new();
+    for t in &trades {
+        let entry = latest.entry(t.0).or_insert(*t);
+        if t.1 > entry.1 {
+            *entry = *t;
+        }
+    }
+    let mut got: Vec<(i64, i64)> = rows.iter().map(|r| (int(&r[0]), int(&r[1]))).collect();
+    got.sort_unstable();
+    let expected: Vec<(i64, i64)> = latest.values().map(|t| (t.0, t.1)).collect();
+    assert_eq!(got, expected);
+    let times: Vec<i64> = rows.iter().map(|r| int(&r[1])).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "ordered by ts DESC");
+}
+
+#[test]
+fn explain_names_the_join_strategy_and_the_pushed_down_scans() {
+    let (mut db, _, _) = market();
+    let rows = db.rows(
+        "EXPLAIN SELECT count() FROM trades AS t ASOF JOIN quotes AS q \
+         MATCH_CONDITION (t.ts >= q.ts) ON t.symbol = q.symbol",
+    );
+    let text: Vec<String> = rows
+        .iter()
+        .map(|r| match &r[0] {
+            Value::Str(s) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let text = text.join("\n");
+    assert!(text.contains("ASOF merge join"), "{text}");
+    assert_eq!(text.matches("Scan #").count(), 2, "{text}");
+}
+
+#[test]
+fn unsupported_composites_are_named() {
+    let (mut db, _, _) = market();
+    for (sql, named) in [
+        ("SELECT symbol FROM trades UNION SELECT symbol FROM quotes", "UNION"),
+        ("SELECT * FROM trades, quotes", "FROM list"),
+        ("SELECT * FROM trades t FULL OUTER JOIN quotes q ON t.symbol = q.symbol", "join"),
+    ] {
+        let error = db.run(sql).unwrap_err().to_string();
+        assert!(error.contains(named), "{sql}: {error}");
+    }
+}
