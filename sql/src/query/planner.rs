@@ -597,6 +597,15 @@ fn asof_strategy(
             split.residual[0]
         )));
     }
+    // DuckDB/ClickHouse `USING (keys.., ts)`: the last column is the time column.
+    let last_is_time = split.comparisons.is_empty()
+        && split.left_keys.last().copied() == left.timestamp
+        && split.right_keys.last().copied() == right.timestamp
+        && left.timestamp.is_some();
+    if last_is_time {
+        split.left_keys.pop();
+        split.right_keys.pop();
+    }
     let designated = || match (left.timestamp, right.timestamp) {
         (Some(l), Some(r)) => Ok((l, r)),
         _ => Err(QueryError::Type {
@@ -930,6 +939,8 @@ enum GroupMarker {
         step: Expr,
         fills: Vec<String>,
         align: String,
+        /// `TIME ZONE` or `WITH OFFSET` was given.
+        zoned: bool,
     },
     LatestOn {
         timestamp: Option<Expr>,
@@ -959,6 +970,9 @@ fn group_marker(select: &Select) -> Option<GroupMarker> {
                 .filter(|s| !s.is_empty())
                 .collect(),
             align: text(args.get(2)).to_ascii_uppercase(),
+            zoned: args[3..]
+                .iter()
+                .any(|a| !matches!(constant(a, false), Ok(Value::Null))),
         }),
         "__latest_on" => Some(GroupMarker::LatestOn {
             timestamp: args
@@ -1168,9 +1182,19 @@ impl Planner<'_> {
                 }
                 self.latest_on(query, select, &input_columns, &keys)
             }
-            GroupMarker::SampleBy { step, fills, align } => {
+            GroupMarker::SampleBy {
+                step,
+                fills,
+                align,
+                zoned,
+            } => {
                 if align.contains("FIRST") {
                     return Err(unsupported("SAMPLE BY … ALIGN TO FIRST OBSERVATION"));
+                }
+                if zoned {
+                    return Err(unsupported(
+                        "SAMPLE BY … ALIGN TO CALENDAR TIME ZONE / WITH OFFSET (buckets are UTC)",
+                    ));
                 }
                 self.sample_by(query, select, &timestamp_name, &step, &fills)
             }
