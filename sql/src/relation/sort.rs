@@ -72,15 +72,9 @@ mod tests {
     use quecto_engine::types::DataType;
 
     use super::*;
-    use crate::relation::test_support::{random_key, relation, Rng};
-
-    /// Grouping equality: like SQL `=` but NULL equals NULL.
-    fn same_group(a: &[Value], b: &[Value], keys: &[usize]) -> bool {
-        keys.iter().all(|&k| match (&a[k], &b[k]) {
-            (Value::Null, Value::Null) => true,
-            (x, y) => crate::relation::test_support::sql_eq(x, y),
-        })
-    }
+    use crate::relation::test_support::{
+        insertion_sort, naive_after, random_key, relation, same_group, Rng,
+    };
 
     fn random_rel(rng: &mut Rng, rows: usize) -> Relation {
         let rows = (0..rows)
@@ -102,32 +96,13 @@ mod tests {
         for case in 0..40 {
             let rel = random_rel(&mut rng, case * 3);
             for keys in [vec![(0, false)], vec![(0, true), (1, false)], vec![]] {
-                // Independent: insertion sort, moving a row left only past strictly greater rows.
                 let mut expected = rel.rows.clone();
-                for i in 1..expected.len() {
-                    let mut j = i;
-                    while j > 0 && greater(&expected[j - 1], &expected[j], &keys) {
-                        expected.swap(j - 1, j);
-                        j -= 1;
-                    }
-                }
+                insertion_sort(&mut expected, |a, b| naive_after(a, b, &keys));
                 let mut got = rel.clone();
                 sort_relation(&mut got, &keys);
                 assert_eq!(got.rows, expected, "{case} {keys:?}");
             }
         }
-    }
-
-    /// `a` sorts after `b`: first differing key decides, NULL smallest, numbers by value.
-    fn greater(a: &[Value], b: &[Value], keys: &[(usize, bool)]) -> bool {
-        for &(k, desc) in keys {
-            let rank = |v: &Value| v.as_f64().map_or(f64::NEG_INFINITY, |x| x);
-            let (x, y) = (rank(&a[k]), rank(&b[k]));
-            if x != y {
-                return (x > y) != desc;
-            }
-        }
-        false
     }
 
     #[test]

@@ -79,3 +79,53 @@ pub(crate) fn relation(columns: &[(&str, DataType)], rows: Vec<Vec<Value>>) -> R
         rows,
     )
 }
+
+/// Grouping equality over `keys`: SQL `=`, except that NULL equals NULL.
+pub(crate) fn same_group(a: &[Value], b: &[Value], keys: &[usize]) -> bool {
+    keys.iter().all(|&k| match (&a[k], &b[k]) {
+        (Value::Null, Value::Null) => true,
+        (x, y) => sql_eq(x, y),
+    })
+}
+
+/// Order of numbers and NULLs written without `Value::total_cmp`: NULL first, then by value.
+pub(crate) fn naive_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
+    let rank = |v: &Value| v.as_f64().map_or(f64::NEG_INFINITY, |x| x);
+    rank(a)
+        .partial_cmp(&rank(b))
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// `a` sorts strictly after `b` under `keys` (column, descending).
+pub(crate) fn naive_after(a: &[Value], b: &[Value], keys: &[(usize, bool)]) -> bool {
+    for &(k, descending) in keys {
+        let order = naive_cmp(&a[k], &b[k]);
+        if order.is_ne() {
+            return order.is_gt() != descending;
+        }
+    }
+    false
+}
+
+/// Stable insertion sort of `items` by `after` (move left only past strictly later items).
+pub(crate) fn insertion_sort<T>(items: &mut [T], after: impl Fn(&T, &T) -> bool) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && after(&items[j - 1], &items[j]) {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
+/// Equal, with floats equal within a relative 1e-9 (NaNs equal each other).
+pub(crate) fn approx_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => {
+            (x.is_nan() && y.is_nan())
+                || x == y
+                || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        _ => a == b,
+    }
+}

@@ -544,3 +544,385 @@ impl MovingSum {
         Value::Float(sum / self.count as f64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relation::test_support::{
+        approx_eq, insertion_sort, naive_after, naive_cmp, random_key, relation, same_group, Rng,
+    };
+
+    const P: usize = 0;
+    const O: usize = 1;
+    const XI: usize = 2;
+    const XF: usize = 3;
+    const ID: usize = 4;
+
+    fn random_input(rng: &mut Rng, rows: usize) -> Relation {
+        let rows = (0..rows)
+            .map(|i| {
+                let o = if rng.percent(10) {
+                    Value::Null
+                } else {
+                    Value::Int(rng.range(0, 5))
+                };
+                let xi = if rng.percent(15) {
+                    Value::Null
+                } else {
+                    Value::Int(rng.range(-50, 50))
+                };
+                let xf = if rng.percent(15) {
+                    Value::Null
+                } else {
+                    Value::Float(rng.range(-1000, 1000) as f64 / 8.0)
+                };
+                vec![random_key(rng), o, xi, xf, Value::Int(i as i64)]
+            })
+            .collect();
+        relation(
+            &[
+                ("p", DataType::Float64),
+                ("o", DataType::Int64),
+                ("xi", DataType::Int64),
+                ("xf", DataType::Float64),
+                ("id", DataType::Int64),
+            ],
+            rows,
+        )
+    }
+
+    /// The function at input row `row`, from first principles.
+    fn brute_force(input: &Relation, spec: &WindowSpec, row: usize) -> Value {
+        let rows = &input.rows;
+        let mut part: Vec<usize> = (0..rows.len())
+            .filter(|&j| same_group(&rows[j], &rows[row], &spec.partition_by))
+            .collect();
+        insertion_sort(&mut part, |&a, &b| {
+            naive_after(&rows[a], &rows[b], &spec.order_by)
+        });
+        let n = part.len();
+        let pos = part.iter().position(|&j| j == row).unwrap();
+        let (start, end) = match spec.frame {
+            WindowFrame::Partition => (0, n),
+            WindowFrame::Rows {
+                preceding,
+                following,
+            } => {
+                let start = preceding.map_or(0, |p| (pos as i128 - p as i128).max(0) as usize);
+                let end = (pos as i128 + following as i128 + 1).min(n as i128) as usize;
+                (start, end)
+            }
+        };
+        let x = |k: usize| {
+            spec.args
+                .first()
+                .map_or(Value::Null, |&c| rows[part[k]][c].clone())
+        };
+        let frame: Vec<Value> = (start..end).map(x).filter(|v| !v.is_null()).collect();
+        let float = spec.args.first() == Some(&XF);
+        let before = |k: usize| naive_after(&rows[row], &rows[part[k]], &spec.order_by);
+        match &spec.function {
+            WindowFunction::RowNumber => Value::Int(pos as i64 + 1),
+            WindowFunction::Rank => Value::Int(1 + (0..n).filter(|&k| before(k)).count() as i64),
+            WindowFunction::DenseRank => {
+                let mut earlier: Vec<usize> = (0..n).filter(|&k| before(k)).collect();
+                earlier.dedup_by(|a, b| {
+                    !naive_after(&rows[part[*a]], &rows[part[*b]], &spec.order_by)
+                });
+                Value::Int(1 + earlier.len() as i64)
+            }
+            WindowFunction::Lag { offset, default } => match pos.checked_sub(*offset as usize) {
+                Some(k) => x(k),
+                None => default.clone(),
+            },
+            WindowFunction::Lead { offset, default } => {
+                let k = pos as u128 + *offset as u128;
+                if k < n as u128 {
+                    x(k as usize)
+                } else {
+                    default.clone()
+                }
+            }
+            WindowFunction::Delta => match (pos.checked_sub(1).map(x), x(pos)) {
+                (Some(Value::Int(p)), Value::Int(c)) => Value::Int(c - p),
+                (Some(Value::Float(p)), Value::Float(c)) => Value::Float(c - p),
+                _ => Value::Null,
+            },
+            WindowFunction::Ratio => match (pos.checked_sub(1).map(x), x(pos)) {
+                (Some(p), c) if !p.is_null() && !c.is_null() => {
+                    Value::Float(c.as_f64().unwrap() / p.as_f64().unwrap())
+                }
+                _ => Value::Null,
+            },
+            WindowFunction::Ema { alpha } => {
+                let mut ema: Option<f64> = None;
+                for k in 0..=pos {
+                    if let Some(v) = x(k).as_f64() {
+                        ema = Some(match ema {
+                            None => v,
+                            Some(e) => alpha * v + (1.0 - alpha) * e,
+                        });
+                    }
+                }
+                ema.map_or(Value::Null, Value::Float)
+            }
+            WindowFunction::FirstValue => x(start),
+            WindowFunction::LastValue => x(end - 1),
+            WindowFunction::Count if spec.args.is_empty() => Value::Int((end - start) as i64),
+            WindowFunction::Count => Value::Int(frame.len() as i64),
+            WindowFunction::Sum if frame.is_empty() => Value::Null,
+            WindowFunction::Sum if float => {
+                Value::Float(frame.iter().map(|v| v.as_f64().unwrap()).sum())
+            }
+            WindowFunction::Sum => Value::Int(
+                frame
+                    .iter()
+                    .map(|v| match v {
+                        Value::Int(i) => *i,
+                        _ => unreachable!(),
+                    })
+                    .sum(),
+            ),
+            WindowFunction::Avg if frame.is_empty() => Value::Null,
+            WindowFunction::Avg => Value::Float(
+                frame.iter().map(|v| v.as_f64().unwrap()).sum::<f64>() / frame.len() as f64,
+            ),
+            WindowFunction::Min => frame
+                .iter()
+                .min_by(|a, b| naive_cmp(a, b))
+                .cloned()
+                .unwrap_or(Value::Null),
+            WindowFunction::Max => frame
+                .iter()
+                .max_by(|a, b| naive_cmp(a, b))
+                .cloned()
+                .unwrap_or(Value::Null),
+        }
+    }
+
+    fn functions() -> Vec<(WindowFunction, Vec<Vec<usize>>)> {
+        let one = vec![vec![XI], vec![XF]];
+        vec![
+            (WindowFunction::RowNumber, vec![vec![]]),
+            (WindowFunction::Rank, vec![vec![]]),
+            (WindowFunction::DenseRank, vec![vec![]]),
+            (
+                WindowFunction::Lag {
+                    offset: 2,
+                    default: Value::Int(-1),
+                },
+                one.clone(),
+            ),
+            (
+                WindowFunction::Lag {
+                    offset: 0,
+                    default: Value::Null,
+                },
+                one.clone(),
+            ),
+            (
+                WindowFunction::Lead {
+                    offset: 1,
+                    default: Value::Null,
+                },
+                one.clone(),
+            ),
+            (
+                WindowFunction::Lead {
+                    offset: u64::MAX,
+                    default: Value::Int(7),
+                },
+                one.clone(),
+            ),
+            (WindowFunction::Delta, one.clone()),
+            (WindowFunction::Ratio, one.clone()),
+            (WindowFunction::Ema { alpha: 0.25 }, one.clone()),
+            (WindowFunction::FirstValue, one.clone()),
+            (WindowFunction::LastValue, one.clone()),
+            (WindowFunction::Sum, one.clone()),
+            (WindowFunction::Avg, one.clone()),
+            (WindowFunction::Min, one.clone()),
+            (WindowFunction::Max, one.clone()),
+            (WindowFunction::Count, vec![vec![], vec![XI], vec![XF]]),
+        ]
+    }
+
+    fn frames() -> Vec<WindowFrame> {
+        vec![
+            WindowFrame::default_for(true),
+            WindowFrame::default_for(false),
+            WindowFrame::Rows {
+                preceding: Some(2),
+                following: 0,
+            },
+            WindowFrame::Rows {
+                preceding: Some(0),
+                following: 3,
+            },
+            WindowFrame::Rows {
+                preceding: Some(1),
+                following: 1,
+            },
+            WindowFrame::Rows {
+                preceding: None,
+                following: 2,
+            },
+            WindowFrame::Rows {
+                preceding: Some(u64::MAX),
+                following: u64::MAX,
+            },
+        ]
+    }
+
+    #[test]
+    fn matches_brute_force_on_random_data() {
+        let mut rng = Rng::new(31);
+        for case in 0..12 {
+            let input = random_input(&mut rng, [0, 1, 2, 7, 25, 40][case % 6]);
+            let orders = [vec![(O, false)], vec![(O, true), (ID, false)], vec![]];
+            for (function, arg_lists) in functions() {
+                for args in arg_lists {
+                    for frame in frames() {
+                        for order_by in &orders {
+                            for partition_by in [vec![P], vec![]] {
+                                let spec = WindowSpec {
+                                    function: function.clone(),
+                                    args: args.clone(),
+                                    partition_by,
+                                    order_by: order_by.clone(),
+                                    frame: frame.clone(),
+                                };
+                                let got =
+                                    evaluate_windows(&input, std::slice::from_ref(&spec)).unwrap();
+                                assert_eq!(got.len(), 1);
+                                assert_eq!(got[0].len(), input.rows.len());
+                                for (row, value) in got[0].iter().enumerate() {
+                                    let expected = brute_force(&input, &spec, row);
+                                    assert!(
+                                        approx_eq(value, &expected),
+                                        "case {case} row {row} {spec:?}: {value} != {expected}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn moving_float_sum_survives_infinities_and_nans_leaving_the_frame() {
+        let xs = [
+            1.0,
+            f64::INFINITY,
+            2.0,
+            f64::NAN,
+            3.0,
+            4.0,
+            f64::NEG_INFINITY,
+            5.0,
+        ];
+        let input = relation(
+            &[("x", DataType::Float64)],
+            xs.iter().map(|&x| vec![Value::Float(x)]).collect(),
+        );
+        let spec = WindowSpec {
+            function: WindowFunction::Sum,
+            args: vec![0],
+            partition_by: vec![],
+            order_by: vec![],
+            frame: WindowFrame::Rows {
+                preceding: Some(1),
+                following: 0,
+            },
+        };
+        let got = evaluate_windows(&input, &[spec]).unwrap().remove(0);
+        let expected: Vec<Value> = (0..xs.len())
+            .map(|k| Value::Float(xs[k.saturating_sub(1)..=k].iter().sum()))
+            .collect();
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(approx_eq(g, e), "{got:?} != {expected:?}");
+        }
+    }
+
+    #[test]
+    fn integer_sum_is_exact_and_overflow_is_an_error() {
+        let input = relation(
+            &[("x", DataType::Int64)],
+            vec![
+                vec![Value::Int(i64::MAX)],
+                vec![Value::Int(1)],
+                vec![Value::Int(-2)],
+            ],
+        );
+        let mut spec = WindowSpec {
+            function: WindowFunction::Sum,
+            args: vec![0],
+            partition_by: vec![],
+            order_by: vec![],
+            frame: WindowFrame::Rows {
+                preceding: Some(0),
+                following: 0,
+            },
+        };
+        let got = evaluate_windows(&input, std::slice::from_ref(&spec)).unwrap();
+        assert_eq!(
+            got[0],
+            vec![Value::Int(i64::MAX), Value::Int(1), Value::Int(-2)]
+        );
+        spec.frame = WindowFrame::Partition;
+        let got = evaluate_windows(&input, std::slice::from_ref(&spec)).unwrap();
+        assert_eq!(got[0], vec![Value::Int(i64::MAX - 1); 3]);
+        spec.frame = WindowFrame::default_for(true);
+        let err = evaluate_windows(&input, &[spec]).unwrap_err();
+        assert!(matches!(
+            err,
+            QueryError::Engine(EngineError::Overflow { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let input = relation(
+            &[("s", DataType::Symbol), ("x", DataType::Int64)],
+            vec![vec![Value::Str("a".into()), Value::Int(1)]],
+        );
+        let spec = |function: WindowFunction, args: Vec<usize>| WindowSpec {
+            function,
+            args,
+            partition_by: vec![],
+            order_by: vec![],
+            frame: WindowFrame::Partition,
+        };
+        for bad in [
+            spec(WindowFunction::Sum, vec![0]),
+            spec(WindowFunction::Delta, vec![0]),
+            spec(WindowFunction::RowNumber, vec![1]),
+            spec(WindowFunction::Avg, vec![]),
+            spec(WindowFunction::Count, vec![0, 1]),
+            spec(WindowFunction::Ema { alpha: 0.0 }, vec![1]),
+            spec(WindowFunction::Ema { alpha: f64::NAN }, vec![1]),
+        ] {
+            let err = evaluate_windows(&input, std::slice::from_ref(&bad)).unwrap_err();
+            assert!(matches!(err, QueryError::Type { .. }), "{bad:?}: {err}");
+        }
+        assert!(evaluate_windows(&input, &[spec(WindowFunction::Min, vec![2])]).is_err());
+        assert!(evaluate_windows(&input, &[spec(WindowFunction::Min, vec![0])]).is_ok());
+    }
+
+    #[test]
+    fn output_types() {
+        use DataType::*;
+        assert_eq!(WindowFunction::RowNumber.output_type(None), UInt64);
+        assert_eq!(WindowFunction::Sum.output_type(Some(Int32)), Int64);
+        assert_eq!(WindowFunction::Sum.output_type(Some(Float32)), Float64);
+        assert_eq!(WindowFunction::Delta.output_type(Some(Timestamp)), Int64);
+        assert_eq!(WindowFunction::Max.output_type(Some(Symbol)), Symbol);
+        assert_eq!(
+            WindowFunction::Ema { alpha: 0.5 }.output_type(Some(Int64)),
+            Float64
+        );
+        assert_eq!(WindowFunction::Count.output_type(Some(Float64)), UInt64);
+    }
+}
