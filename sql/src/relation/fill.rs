@@ -318,3 +318,308 @@ fn fill_column(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relation::test_support::{relation, Rng};
+
+    const K: usize = 0;
+    const B: usize = 1;
+    const VI: usize = 2;
+    const VF: usize = 3;
+    const VS: usize = 4;
+    const BASE: i64 = 1_000;
+    const STEP: i64 = 10;
+
+    fn columns() -> [(&'static str, DataType); 5] {
+        [
+            ("k", DataType::Symbol),
+            ("b", DataType::Timestamp),
+            ("vi", DataType::Int64),
+            ("vf", DataType::Float64),
+            ("vs", DataType::Symbol),
+        ]
+    }
+
+    /// Each key (or only "a") at each of 8 buckets with probability 1/2, shuffled.
+    fn random_input(rng: &mut Rng, keyed: bool) -> Relation {
+        let keys: Vec<Value> = if keyed {
+            vec![Value::Null, Value::Str("b".into()), Value::Str("a".into())]
+        } else {
+            vec![Value::Str("a".into())]
+        };
+        let mut rows = Vec::new();
+        for key in &keys {
+            for slot in 0..8 {
+                if rng.percent(50) {
+                    continue;
+                }
+                let maybe = |rng: &mut Rng, v: Value| if rng.percent(20) { Value::Null } else { v };
+                let vi = Value::Int(rng.range(-100, 100));
+                let vf = Value::Float(rng.range(-100, 100) as f64 / 4.0);
+                let vs = Value::Str(format!("s{}", rng.below(3)));
+                rows.push(vec![
+                    key.clone(),
+                    Value::Int(BASE + slot * STEP),
+                    maybe(rng, vi),
+                    maybe(rng, vf),
+                    maybe(rng, vs),
+                ]);
+            }
+        }
+        for i in (1..rows.len()).rev() {
+            rows.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        relation(&columns(), rows)
+    }
+
+    fn key_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
+        match (a, b) {
+            (Value::Str(x), Value::Str(y)) => x.cmp(y),
+            (Value::Null, Value::Null) => std::cmp::Ordering::Equal,
+            (Value::Null, _) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        }
+    }
+
+    fn int(v: &Value) -> i64 {
+        match v {
+            Value::Int(i) => *i,
+            other => panic!("not an int: {other}"),
+        }
+    }
+
+    fn brute_force(input: &Relation, spec: &FillSpec) -> Vec<Vec<Value>> {
+        let in_range = |b: i64| spec.range.is_none_or(|(from, to)| from <= b && b < to);
+        let rows: Vec<&Vec<Value>> = input.rows.iter().filter(|r| in_range(int(&r[B]))).collect();
+        let buckets: Vec<i64> = match spec.range {
+            Some((from, to)) => (from..to).step_by(spec.step as usize).collect(),
+            None => match (
+                rows.iter().map(|r| int(&r[B])).min(),
+                rows.iter().map(|r| int(&r[B])).max(),
+            ) {
+                (Some(lo), Some(hi)) => (lo..=hi).step_by(spec.step as usize).collect(),
+                _ => vec![],
+            },
+        };
+        let mut keys: Vec<Value> = Vec::new();
+        if spec.keys.is_empty() {
+            keys.push(Value::Null);
+        } else {
+            for r in &rows {
+                if !keys.contains(&r[K]) {
+                    keys.push(r[K].clone());
+                }
+            }
+            keys.sort_by(key_cmp);
+        }
+        let no_fill = spec.fills.iter().any(|(_, m)| *m == FillMode::None);
+        let of_key = |key: &Value| -> Vec<&Vec<Value>> {
+            rows.iter()
+                .filter(|r| spec.keys.is_empty() || r[K] == *key)
+                .copied()
+                .collect()
+        };
+        let mut out = Vec::new();
+        for key in &keys {
+            let series = of_key(key);
+            for &b in &buckets {
+                if let Some(r) = series.iter().find(|r| int(&r[B]) == b) {
+                    out.push((*r).clone());
+                    continue;
+                }
+                if no_fill {
+                    continue;
+                }
+                let mut row = vec![Value::Null; 5];
+                if !spec.keys.is_empty() {
+                    row[K] = key.clone();
+                }
+                row[B] = Value::Int(b);
+                for (c, mode) in &spec.fills {
+                    row[*c] = match mode {
+                        FillMode::None | FillMode::Null => Value::Null,
+                        FillMode::Value(Value::Int(i)) if *c == VF => Value::Float(*i as f64),
+                        FillMode::Value(Value::Float(f)) if *c == VI => Value::Int(*f as i64),
+                        FillMode::Value(v) => v.clone(),
+                        FillMode::Prev => series
+                            .iter()
+                            .filter(|r| int(&r[B]) < b)
+                            .max_by_key(|r| int(&r[B]))
+                            .map_or(Value::Null, |r| r[*c].clone()),
+                        FillMode::Linear => {
+                            let known = |r: &&&Vec<Value>| !r[*c].is_null();
+                            let lo = series
+                                .iter()
+                                .filter(known)
+                                .filter(|r| int(&r[B]) < b)
+                                .max_by_key(|r| int(&r[B]));
+                            let hi = series
+                                .iter()
+                                .filter(known)
+                                .filter(|r| int(&r[B]) > b)
+                                .min_by_key(|r| int(&r[B]));
+                            match (lo, hi) {
+                                (Some(lo), Some(hi)) => {
+                                    let (t0, t1) = (int(&lo[B]) as f64, int(&hi[B]) as f64);
+                                    let (v0, v1) =
+                                        (lo[*c].as_f64().unwrap(), hi[*c].as_f64().unwrap());
+                                    let v = v0 + (v1 - v0) * (b as f64 - t0) / (t1 - t0);
+                                    if *c == VF {
+                                        Value::Float(v)
+                                    } else {
+                                        Value::Int(v.round() as i64)
+                                    }
+                                }
+                                _ => Value::Null,
+                            }
+                        }
+                    };
+                }
+                out.push(row);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_brute_force_on_random_data() {
+        let mut rng = Rng::new(41);
+        let fill_sets = vec![
+            vec![(VI, FillMode::Prev), (VF, FillMode::Linear)],
+            vec![(VI, FillMode::Linear), (VF, FillMode::Value(Value::Int(3)))],
+            vec![
+                (VI, FillMode::Value(Value::Float(2.0))),
+                (VF, FillMode::Null),
+            ],
+            vec![],
+            vec![(VI, FillMode::None), (VF, FillMode::None)],
+            vec![(VS, FillMode::Prev), (VF, FillMode::Prev)],
+            vec![(VS, FillMode::Value(Value::Str("x".into())))],
+        ];
+        let ranges = [
+            None,
+            Some((BASE - 2 * STEP, BASE + 5 * STEP)),
+            Some((BASE + 3 * STEP, BASE + 3 * STEP)),
+            Some((BASE + 2 * STEP, BASE + 12 * STEP + 1)),
+        ];
+        for case in 0..30 {
+            let keyed = case % 3 != 0;
+            let input = random_input(&mut rng, keyed);
+            for fills in &fill_sets {
+                for range in ranges {
+                    let spec = FillSpec {
+                        keys: if keyed { vec![K] } else { vec![] },
+                        bucket: B,
+                        step: STEP,
+                        range,
+                        fills: fills.clone(),
+                    };
+                    let got = fill_buckets(input.clone(), &spec).unwrap();
+                    assert_eq!(got.rows, brute_force(&input, &spec), "{case} {spec:?}");
+                    assert_eq!(got.columns, input.columns);
+                }
+            }
+        }
+    }
+
+    fn spec(fills: Vec<(usize, FillMode)>) -> FillSpec {
+        FillSpec {
+            keys: vec![K],
+            bucket: B,
+            step: STEP,
+            range: None,
+            fills,
+        }
+    }
+
+    fn row(b: i64) -> Vec<Value> {
+        vec![
+            Value::Str("a".into()),
+            Value::Int(b),
+            Value::Int(1),
+            Value::Float(1.0),
+            Value::Null,
+        ]
+    }
+
+    #[test]
+    fn empty_input() {
+        let empty = relation(&columns(), vec![]);
+        let got = fill_buckets(empty.clone(), &spec(vec![(VI, FillMode::Prev)])).unwrap();
+        assert!(got.rows.is_empty());
+        let mut keyless = spec(vec![(VI, FillMode::Value(Value::Int(0)))]);
+        keyless.keys.clear();
+        keyless.range = Some((0, 3 * STEP));
+        let got = fill_buckets(empty, &keyless).unwrap();
+        let expected: Vec<Vec<Value>> = (0..3)
+            .map(|k| {
+                vec![
+                    Value::Null,
+                    Value::Int(k * STEP),
+                    Value::Int(0),
+                    Value::Null,
+                    Value::Null,
+                ]
+            })
+            .collect();
+        assert_eq!(got.rows, expected);
+    }
+
+    #[test]
+    fn single_row_needs_no_fill() {
+        let one = relation(&columns(), vec![row(BASE)]);
+        let got = fill_buckets(one.clone(), &spec(vec![(VI, FillMode::Linear)])).unwrap();
+        assert_eq!(got, one);
+    }
+
+    #[test]
+    fn invalid_specs_and_inputs_are_errors() {
+        let rel = relation(&columns(), vec![row(BASE), row(BASE + 2 * STEP)]);
+        let check = |spec: FillSpec, rel: &Relation| fill_buckets(rel.clone(), &spec).unwrap_err();
+        let err = check(spec(vec![(VI, FillMode::None), (VF, FillMode::Prev)]), &rel);
+        assert!(matches!(err, QueryError::Unsupported { .. }), "{err}");
+        let err = check(spec(vec![(VS, FillMode::Linear)]), &rel);
+        assert!(matches!(err, QueryError::Type { .. }), "{err}");
+        let err = check(
+            spec(vec![(VI, FillMode::Value(Value::Str("x".into())))]),
+            &rel,
+        );
+        assert!(matches!(err, QueryError::Type { .. }), "{err}");
+        let err = check(spec(vec![(VI, FillMode::Value(Value::Float(0.5)))]), &rel);
+        assert!(matches!(err, QueryError::Type { .. }), "{err}");
+        let err = check(
+            FillSpec {
+                step: 0,
+                ..spec(vec![])
+            },
+            &rel,
+        );
+        assert!(matches!(err, QueryError::Type { .. }), "{err}");
+        check(spec(vec![(K, FillMode::Prev)]), &rel);
+        check(spec(vec![(9, FillMode::Prev)]), &rel);
+        let off_grid = relation(&columns(), vec![row(BASE), row(BASE + STEP / 2)]);
+        check(spec(vec![]), &off_grid);
+        let duplicate = relation(&columns(), vec![row(BASE), row(BASE)]);
+        check(spec(vec![]), &duplicate);
+        let mut null_bucket = row(BASE);
+        null_bucket[B] = Value::Null;
+        check(spec(vec![]), &relation(&columns(), vec![null_bucket]));
+    }
+
+    #[test]
+    fn too_many_buckets_is_an_error() {
+        let rel = relation(&columns(), vec![row(0)]);
+        let huge = FillSpec {
+            range: Some((0, i64::MAX)),
+            step: 1,
+            ..spec(vec![])
+        };
+        let err = fill_buckets(rel, &huge).unwrap_err();
+        assert!(matches!(
+            err,
+            QueryError::Engine(quecto_engine::EngineError::ResultTooLarge { .. })
+        ));
+    }
+}
