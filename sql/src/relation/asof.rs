@@ -45,10 +45,8 @@ pub fn asof_join(left: Relation, right: Relation, spec: &AsofSpec) -> Result<Rel
             spec.right_keys.len()
         )));
     }
-    left.check("asof join", &spec.left_keys)?;
-    left.check("asof join", &[spec.left_time])?;
-    right.check("asof join", &spec.right_keys)?;
-    right.check("asof join", &[spec.right_time])?;
+    left.check("asof join", &[&spec.left_keys, &[spec.left_time]])?;
+    right.check("asof join", &[&spec.right_keys, &[spec.right_time]])?;
 
     let index = TimeGroups::build(&right.rows, &spec.right_keys, spec.right_time)?;
     let matches = left

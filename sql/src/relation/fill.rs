@@ -48,9 +48,7 @@ pub struct FillSpec {
 /// input is empty. With `FillMode::None` nothing is generated (the rows are only sorted).
 pub fn fill_buckets(rel: Relation, spec: &FillSpec) -> Result<Relation, QueryError> {
     let fill_columns: Vec<usize> = spec.fills.iter().map(|&(c, _)| c).collect();
-    rel.check("fill", &spec.keys)?;
-    rel.check("fill", &[spec.bucket])?;
-    rel.check("fill", &fill_columns)?;
+    rel.check("fill", &[&spec.keys, &[spec.bucket], &fill_columns])?;
     if spec.step <= 0 {
         return Err(QueryError::Type {
             detail: format!("SAMPLE BY step must be positive, got {}", spec.step),

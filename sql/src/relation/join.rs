@@ -34,8 +34,8 @@ pub fn hash_join(
             right_keys.len()
         )));
     }
-    left.check("hash join", left_keys)?;
-    right.check("hash join", right_keys)?;
+    left.check("hash join", &[left_keys])?;
+    right.check("hash join", &[right_keys])?;
 
     // The right group each left row matches, if any.
     let groups = Groups::build(&right.rows, right_keys, |i| {

@@ -104,9 +104,9 @@ impl Relation {
 
     /// Checks that every row has one value per column and that every index in `columns`
     /// names a column; `operator` names the caller in the error.
-    pub(crate) fn check(&self, operator: &str, columns: &[usize]) -> Result<(), QueryError> {
+    pub(crate) fn check(&self, operator: &str, columns: &[&[usize]]) -> Result<(), QueryError> {
         let width = self.width();
-        if let Some(&bad) = columns.iter().find(|&&c| c >= width) {
+        if let Some(&bad) = columns.iter().copied().flatten().find(|&&c| c >= width) {
             return Err(internal(format!(
                 "{operator}: column index {bad} out of range for {width} columns"
             )));
@@ -184,8 +184,8 @@ mod tests {
     #[test]
     fn check_rejects_bad_indices_and_ragged_rows() {
         let mut rel = columns();
-        assert!(rel.check("test", &[0, 3]).is_ok());
-        assert!(rel.check("test", &[4]).is_err());
+        assert!(rel.check("test", &[&[0, 3], &[1]]).is_ok());
+        assert!(rel.check("test", &[&[0], &[4]]).is_err());
         rel.rows.push(vec![Value::Null]);
         assert!(rel.check("test", &[]).is_err());
     }

@@ -232,9 +232,10 @@ pub fn evaluate_windows(
 
 fn evaluate(input: &Relation, spec: &WindowSpec) -> Result<Vec<Value>, QueryError> {
     let order_columns: Vec<usize> = spec.order_by.iter().map(|&(c, _)| c).collect();
-    input.check("window function", &spec.args)?;
-    input.check("window function", &spec.partition_by)?;
-    input.check("window function", &order_columns)?;
+    input.check(
+        "window function",
+        &[&spec.args, &spec.partition_by, &order_columns],
+    )?;
     let arg_types: Vec<DataType> = spec
         .args
         .iter()

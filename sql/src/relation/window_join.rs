@@ -36,7 +36,8 @@ pub type WindowAggregate<'a> = dyn FnMut(&[&[Value]]) -> Result<Vec<Value>, Quer
 /// a NULL key or time) gets `aggregate(&[])`. `aggregate` must return one value per
 /// `out_columns` entry; it is called once per left row, in key and time order rather than input
 /// order. Output columns are left's then `out_columns`. Each key's windows slide with two
-/// pointers over its time-sorted right rows: O((n + m) log m) plus the aggregates' own work.
+/// pointers over its time-sorted right rows: O(n log n + m log m) plus the aggregates' own
+/// work.
 pub fn window_join(
     left: Relation,
     right: Relation,
@@ -51,10 +52,8 @@ pub fn window_join(
             spec.right_keys.len()
         )));
     }
-    left.check("window join", &spec.left_keys)?;
-    left.check("window join", &[spec.left_time])?;
-    right.check("window join", &spec.right_keys)?;
-    right.check("window join", &[spec.right_time])?;
+    left.check("window join", &[&spec.left_keys, &[spec.left_time]])?;
+    right.check("window join", &[&spec.right_keys, &[spec.right_time]])?;
 
     let index = TimeGroups::build(&right.rows, &spec.right_keys, spec.right_time)?;
     let left_times = left
