@@ -31,6 +31,12 @@ pub enum QueryError {
         /// The table searched, when there is one.
         table: Option<String>,
     },
+    /// A column name that matches more than one column of the FROM clause.
+    #[error("ambiguous column `{column}`: qualify it with its table")]
+    AmbiguousColumn {
+        /// The name as written.
+        column: String,
+    },
     /// An expression whose types do not fit.
     #[error("type error: {detail}")]
     Type {
@@ -56,6 +62,7 @@ impl QueryError {
             QueryError::Unsupported { .. } => ("NOT_IMPLEMENTED", 400),
             QueryError::UnknownTable { .. } => ("UNKNOWN_TABLE", 404),
             QueryError::UnknownColumn { .. } => ("UNKNOWN_IDENTIFIER", 404),
+            QueryError::AmbiguousColumn { .. } => ("AMBIGUOUS_COLUMN_NAME", 400),
             QueryError::Type { .. } => ("TYPE_MISMATCH", 400),
             QueryError::NotAllowed { .. } => ("READONLY", 405),
             QueryError::Engine(e) => engine_code_and_status(e),

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod merge;
 pub mod preparse;
 pub mod query;
+pub mod relation;
 pub mod result;
 pub mod row_eval;
 pub mod select;
