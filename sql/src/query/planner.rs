@@ -331,7 +331,11 @@ impl Planner<'_> {
                 match_condition,
                 constraint,
             } => asof_strategy(&left, &right, match_condition, constraint, window_aggregates)?,
-            other => return Err(unsupported(&format!("join `{}`", first_words(other)))),
+            other => {
+                let text = format!("{other:?}");
+                let kind = text.split('(').next().unwrap_or_default().to_string();
+                return Err(unsupported(&format!("join `{kind}`")));
+            }
         };
         let mut columns = left.columns.clone();
         match extra {
@@ -1388,7 +1392,7 @@ fn order_by_positions(positions: &[usize]) -> sqlparser::ast::OrderBy {
         .map(|p| sqlparser::ast::OrderByExpr {
             expr: Expr::value(sqlparser::ast::Value::Number(p.to_string(), false)),
             options: sqlparser::ast::OrderByOptions {
-                asc: None,
+                sort: None,
                 nulls_first: None,
             },
             with_fill: None,
@@ -1538,7 +1542,7 @@ fn bind_window(
         .collect::<Result<Vec<_>, _>>()?;
     let mut order_by = Vec::new();
     for key in &over.order_by {
-        order_by.push((column_of(&key.expr)?, key.options.asc == Some(false)));
+        order_by.push((column_of(&key.expr)?, matches!(key.options.sort, Some(sqlparser::ast::OrderBySort::Desc))));
     }
     let ordered_function = !matches!(
         function,
