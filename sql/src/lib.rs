@@ -1,6 +1,7 @@
 //! quecto-sql: the SQL front end: parse with `sqlparser`, bind against the catalog, plan, split
 //! into per-shard fragments and a coordinator merge, and run the merge.
 
+pub mod aggregate_syntax;
 pub mod bind;
 pub mod error;
 pub mod explain;

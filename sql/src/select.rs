@@ -260,20 +260,10 @@ fn limit_offset(query: &Query) -> Result<(Option<usize>, usize), QueryError> {
     }
 }
 
-/// The aggregate function named `name`, if it is one.
+/// The aggregate function named `name`, if it is one (quantiles at the median's level: the
+/// level written in a call comes from `aggregate_syntax::call_arguments`).
 pub(crate) fn aggregate_function(name: &str, distinct: bool) -> Option<AggregateFunction> {
-    Some(match (name.to_ascii_lowercase().as_str(), distinct) {
-        ("count", true) | ("uniqexact", false) => AggregateFunction::CountDistinct,
-        ("count", false) => AggregateFunction::Count,
-        ("sum", false) => AggregateFunction::Sum,
-        ("avg", false) => AggregateFunction::Avg,
-        ("min", false) => AggregateFunction::Min,
-        ("max", false) => AggregateFunction::Max,
-        ("first", false) | ("first_value", false) => AggregateFunction::First,
-        ("last", false) | ("last_value", false) => AggregateFunction::Last,
-        ("vwap", false) => AggregateFunction::Vwap,
-        _ => return None,
-    })
+    crate::aggregate_syntax::function_named(name, distinct)
 }
 
 pub(crate) fn contains_aggregate(expr: &Expr) -> bool {
@@ -398,12 +388,12 @@ impl AggregateScope<'_> {
                 })
             });
         };
-        let distinct = matches!(
-            list.duplicate_treatment,
-            Some(sqlparser::ast::DuplicateTreatment::Distinct)
-        );
-        let function = aggregate_function(&f.name.to_string(), distinct)?;
-        Some(self.aggregate_call(function, &list.args, &expr.to_string()))
+        aggregate_function(&f.name.to_string(), false)?;
+        Some(
+            crate::aggregate_syntax::call_arguments(f, &list.args).and_then(|(function, args)| {
+                self.aggregate_call(function, &args, &expr.to_string())
+            }),
+        )
     }
 
     fn aggregate_call(
@@ -431,12 +421,7 @@ impl AggregateScope<'_> {
                 }
             }
         }
-        let arity_ok = match function {
-            AggregateFunction::Count => bound.len() <= 1,
-            AggregateFunction::Vwap => bound.len() == 2,
-            _ => bound.len() == 1,
-        };
-        if !arity_ok {
+        if !function.arity().contains(&bound.len()) {
             return Err(QueryError::Type {
                 detail: format!("wrong number of arguments to {}", function.name()),
             });
@@ -459,30 +444,20 @@ impl AggregateScope<'_> {
         args: &[ScalarExpr],
     ) -> Result<DataType, QueryError> {
         let types: Vec<DataType> = self.schema.columns.iter().map(|c| c.data_type).collect();
-        let arg_type = args.first().map(|a| type_of(a, &types));
-        let numeric =
-            |t: Option<DataType>| t.is_some_and(|t| t.is_numeric() || t == DataType::Bool);
-        Ok(match function {
-            AggregateFunction::Count | AggregateFunction::CountDistinct => DataType::UInt64,
-            AggregateFunction::Sum if numeric(arg_type) => match arg_type {
-                Some(t) if t.is_float() => DataType::Float64,
-                _ => DataType::Int64,
-            },
-            AggregateFunction::Avg | AggregateFunction::Vwap
-                if args.iter().all(|a| numeric(Some(type_of(a, &types)))) =>
-            {
-                DataType::Float64
-            }
-            AggregateFunction::Min
-            | AggregateFunction::Max
-            | AggregateFunction::First
-            | AggregateFunction::Last => arg_type.unwrap_or(DataType::Int64),
-            other => {
-                return Err(QueryError::Type {
-                    detail: format!("{} needs numeric arguments", other.name()),
-                })
-            }
-        })
+        let arg_types: Vec<DataType> = args.iter().map(|a| type_of(a, &types)).collect();
+        function
+            .result_type(&arg_types)
+            .ok_or_else(|| QueryError::Type {
+                detail: format!(
+                    "{} does not take arguments of type ({})",
+                    function.name(),
+                    arg_types
+                        .iter()
+                        .map(|t| t.sql_name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
     }
 
     fn group_or_alias(&mut self, expr: &Expr) -> Option<Result<ScalarExpr, QueryError>> {

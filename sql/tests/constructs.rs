@@ -286,7 +286,7 @@ fn errors_name_what_is_wrong() {
             400,
         ),
         ("SELECT symbol, count(*) FROM trades", "GROUP BY", 400),
-        ("SELECT median(price) FROM trades", "median", 400),
+        ("SELECT sum(DISTINCT price) FROM trades", "DISTINCT", 400),
         (
             "SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol",
             "JOIN",

@@ -3,12 +3,15 @@
 //! combined in any order.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::ops::Range;
 
 use ahash::AHashSet;
 
 use super::kernels::{count_true, dot_f64, min_max, sum_f64, sum_i64_exact};
+use super::moments::Moments;
 use super::plan::AggregateFunction;
+use super::quantile::{quantile_cont, quantile_disc};
 use super::vector::{Column, Vector};
 use crate::error::EngineError;
 use crate::types::Value;
@@ -64,6 +67,14 @@ pub enum Sum {
 }
 
 impl Sum {
+    /// The sum of the one number `value`.
+    fn of_value(value: &Value) -> Result<Sum, EngineError> {
+        match value {
+            Value::Int(v) => Ok(Sum::Int(i128::from(*v))),
+            other => Ok(Sum::Float(number(other)?)),
+        }
+    }
+
     fn add(&mut self, other: &Sum) {
         *self = match (&*self, other) {
             (s, Sum::Empty) => s.clone(),
@@ -103,6 +114,14 @@ pub enum AggState {
     Last(Option<(i64, Value)>),
     /// vwap(price, volume): Σ price·volume, Σ volume, rows seen.
     Vwap(f64, f64, u64),
+    /// var_pop / var_samp / stddev_pop / stddev_samp: count, mean and M2.
+    Moments(Moments),
+    /// quantile_cont / quantile_disc: every non-NULL value, in no particular order.
+    Samples(Vec<f64>),
+    /// arg_min(value, key): (key, value) of the best row so far.
+    ArgMin(Option<(Value, Value)>),
+    /// arg_max(value, key): (key, value) of the best row so far.
+    ArgMax(Option<(Value, Value)>),
 }
 
 /// The rows an update covers: a range of a chunk, its timestamps, and which rows the filter kept.
@@ -130,6 +149,15 @@ impl AggState {
             AggregateFunction::First => AggState::First(None),
             AggregateFunction::Last => AggState::Last(None),
             AggregateFunction::Vwap => AggState::Vwap(0.0, 0.0, 0),
+            AggregateFunction::VarPop
+            | AggregateFunction::VarSamp
+            | AggregateFunction::StddevPop
+            | AggregateFunction::StddevSamp => AggState::Moments(Moments::default()),
+            AggregateFunction::Quantile { .. } | AggregateFunction::QuantileDisc { .. } => {
+                AggState::Samples(Vec::new())
+            }
+            AggregateFunction::ArgMin => AggState::ArgMin(None),
+            AggregateFunction::ArgMax => AggState::ArgMax(None),
         }
     }
 
@@ -165,6 +193,54 @@ impl AggState {
                 *v += volume;
                 *n += kept_count;
             }
+            AggState::Moments(moments) => moments.merge(moments_update(&args[0], r, keep)?),
+            AggState::Samples(values) => samples_update(values, &args[0], r, keep)?,
+            AggState::ArgMin(best) => arg_update(best, args, rows, keep, true),
+            AggState::ArgMax(best) => arg_update(best, args, rows, keep, false),
+        }
+        Ok(())
+    }
+
+    /// Adds one row whose arguments the caller evaluated: the row-wise twin of `update`, for
+    /// aggregating rows the coordinator holds. Rows with a NULL argument are skipped as
+    /// `update` skips them; `order` (the row's timestamp, or its position) places the row for
+    /// `first`/`last`, the earlier of equal orders counting as first and the later as last.
+    /// Gives what `update` gives over the same rows, up to float rounding in sums and moments
+    /// (`update` adds a chunk's values in a different order).
+    pub fn update_values(&mut self, args: &[Value], order: i64) -> Result<(), EngineError> {
+        if args.iter().any(Value::is_null) {
+            return Ok(());
+        }
+        match self {
+            AggState::Count(n) => *n += 1,
+            AggState::Distinct(set) => {
+                set.insert(KeyPart::from_value(argument(args, 0)?));
+            }
+            AggState::Sum(sum) => sum.add(&Sum::of_value(argument(args, 0)?)?),
+            AggState::Avg(sum, n) => {
+                sum.add(&Sum::of_value(argument(args, 0)?)?);
+                *n += 1;
+            }
+            AggState::Min(best) => keep_better(best, Some(argument(args, 0)?.clone()), true),
+            AggState::Max(best) => keep_better(best, Some(argument(args, 0)?.clone()), false),
+            AggState::First(best) => {
+                keep_edge(best, Some((order, argument(args, 0)?.clone())), true)
+            }
+            AggState::Last(best) => {
+                keep_edge(best, Some((order, argument(args, 0)?.clone())), false)
+            }
+            AggState::Vwap(pv, v, n) => {
+                let (price, volume) = (number(argument(args, 0)?)?, number(argument(args, 1)?)?);
+                *pv += price * volume;
+                *v += volume;
+                *n += 1;
+            }
+            AggState::Moments(moments) => {
+                moments.merge(Moments::single(number(argument(args, 0)?)?))
+            }
+            AggState::Samples(values) => values.push(number(argument(args, 0)?)?),
+            AggState::ArgMin(best) => offer_arg(best, key_value(args)?, true),
+            AggState::ArgMax(best) => offer_arg(best, key_value(args)?, false),
         }
         Ok(())
     }
@@ -188,6 +264,18 @@ impl AggState {
                 *b += d;
                 *n += m;
             }
+            (AggState::Moments(a), AggState::Moments(b)) => a.merge(b),
+            (AggState::Samples(a), AggState::Samples(b)) => a.extend(b),
+            (AggState::ArgMin(a), AggState::ArgMin(b)) => {
+                if let Some(candidate) = b {
+                    offer_arg(a, candidate, true);
+                }
+            }
+            (AggState::ArgMax(a), AggState::ArgMax(b)) => {
+                if let Some(candidate) = b {
+                    offer_arg(a, candidate, false);
+                }
+            }
             (mine, theirs) => {
                 return Err(EngineError::Internal {
                     detail: format!("merging {mine:?} with {theirs:?}"),
@@ -199,6 +287,7 @@ impl AggState {
 
     /// The final value. Over no rows: count 0, everything else NULL.
     pub fn finish(&self, function: AggregateFunction) -> Result<Value, EngineError> {
+        let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
         Ok(match self {
             AggState::Count(n) => Value::Int(*n as i64),
             AggState::Distinct(set) => Value::Int(set.len() as i64),
@@ -217,8 +306,52 @@ impl AggState {
             }
             AggState::Vwap(_, _, 0) => Value::Null,
             AggState::Vwap(pv, v, _) => Value::Float(pv / v),
+            AggState::Moments(moments) => float(match function {
+                AggregateFunction::VarPop => moments.variance_population(),
+                AggregateFunction::VarSamp => moments.variance_sample(),
+                AggregateFunction::StddevPop => moments.variance_population().map(f64::sqrt),
+                AggregateFunction::StddevSamp => moments.variance_sample().map(f64::sqrt),
+                other => return Err(mismatch(other, self)),
+            }),
+            AggState::Samples(values) => float(match function {
+                AggregateFunction::Quantile { level } => quantile_cont(values, level.get()),
+                AggregateFunction::QuantileDisc { level } => quantile_disc(values, level.get()),
+                other => return Err(mismatch(other, self)),
+            }),
+            AggState::ArgMin(best) | AggState::ArgMax(best) => best
+                .as_ref()
+                .map_or(Value::Null, |(_, value)| value.clone()),
         })
     }
+}
+
+fn mismatch(function: AggregateFunction, state: &AggState) -> EngineError {
+    EngineError::Internal {
+        detail: format!("finishing {state:?} as {}", function.name()),
+    }
+}
+
+/// Argument `index` of a row-wise update.
+fn argument(args: &[Value], index: usize) -> Result<&Value, EngineError> {
+    args.get(index).ok_or_else(|| EngineError::Internal {
+        detail: format!("aggregate given {} arguments", args.len()),
+    })
+}
+
+/// A numeric argument as f64.
+fn number(value: &Value) -> Result<f64, EngineError> {
+    match value {
+        Value::Int(v) => Ok(*v as f64),
+        Value::Float(v) => Ok(*v),
+        other => Err(EngineError::Evaluation {
+            detail: format!("arithmetic aggregate of the non-numeric value {other}"),
+        }),
+    }
+}
+
+/// The (key, value) of an `arg_min`/`arg_max` row from its arguments (value, key).
+fn key_value(args: &[Value]) -> Result<(Value, Value), EngineError> {
+    Ok((argument(args, 1)?.clone(), argument(args, 0)?.clone()))
 }
 
 /// The filter's keep-mask restricted to `rows.range`, with NULL arguments removed.
@@ -289,6 +422,31 @@ fn vwap_update(
             (dot_f64(&p, &v, keep), sum_f64(&v, keep))
         }
     })
+}
+
+fn moments_update(
+    column: &Column<'_>,
+    range: Range<usize>,
+    keep: Option<&[bool]>,
+) -> Result<Moments, EngineError> {
+    Ok(match &column.data {
+        Vector::Int(v) => Moments::of_slice(&v[range], keep),
+        _ => Moments::of_slice(&float_slice(column, range)?, keep),
+    })
+}
+
+fn samples_update(
+    values: &mut Vec<f64>,
+    column: &Column<'_>,
+    range: Range<usize>,
+    keep: Option<&[bool]>,
+) -> Result<(), EngineError> {
+    let slice = float_slice(column, range)?;
+    match keep {
+        None => values.extend_from_slice(&slice),
+        Some(mask) => values.extend(slice.iter().zip(mask).filter(|(_, &k)| k).map(|(&x, _)| x)),
+    }
+    Ok(())
 }
 
 fn sum_update(
@@ -398,4 +556,79 @@ fn keep_edge(best: &mut Option<(i64, Value)>, candidate: Option<(i64, Value)>, w
             Some(if c_wins { c } else { b })
         }
     };
+}
+
+/// Offers the rows of an `arg_min`/`arg_max` update whose key is extreme (a typed scan for
+/// numeric keys; every kept row otherwise).
+fn arg_update(
+    best: &mut Option<(Value, Value)>,
+    args: &[Column<'_>],
+    rows: &UpdateRows<'_>,
+    keep: Option<&[bool]>,
+    want_min: bool,
+) {
+    let (value, key) = (&args[0], &args[1]);
+    let r = rows.range.clone();
+    let start = r.start;
+    let offsets = match &key.data {
+        Vector::Int(keys) => extreme_offsets(&keys[r], keep, i64::cmp, want_min),
+        Vector::Float(keys) => extreme_offsets(&keys[r], keep, f64::total_cmp, want_min),
+        _ => (0..r.len())
+            .filter(|offset| keep.is_none_or(|k| k[*offset]))
+            .collect(),
+    };
+    for offset in offsets {
+        let row = start + offset;
+        let candidate = (
+            key.value_at(row, rows.symbol_name),
+            value.value_at(row, rows.symbol_name),
+        );
+        offer_arg(best, candidate, want_min);
+    }
+}
+
+/// Offsets of the kept `keys` that are the smallest (`want_min`) or the largest under `cmp`.
+fn extreme_offsets<T>(
+    keys: &[T],
+    keep: Option<&[bool]>,
+    cmp: impl Fn(&T, &T) -> Ordering,
+    want_min: bool,
+) -> Vec<usize> {
+    let mut best: Vec<usize> = Vec::new();
+    for (offset, key) in keys.iter().enumerate() {
+        if keep.is_some_and(|k| !k[offset]) {
+            continue;
+        }
+        let ordering = match best.first() {
+            None => Ordering::Less,
+            Some(&b) if want_min => cmp(key, &keys[b]),
+            Some(&b) => cmp(key, &keys[b]).reverse(),
+        };
+        match ordering {
+            Ordering::Less => {
+                best.clear();
+                best.push(offset);
+            }
+            Ordering::Equal => best.push(offset),
+            Ordering::Greater => {}
+        }
+    }
+    best
+}
+
+/// Keeps the (key, value) `candidate` when its key is better (smaller for `want_min`), or
+/// equal with a smaller value: the pair order is total, so the result is the same whatever
+/// order rows and partial states arrive in.
+fn offer_arg(best: &mut Option<(Value, Value)>, candidate: (Value, Value), want_min: bool) {
+    let wins = match best {
+        None => true,
+        Some((key, value)) => {
+            let by_key = candidate.0.total_cmp(key);
+            let by_key = if want_min { by_key } else { by_key.reverse() };
+            by_key.then_with(|| candidate.1.total_cmp(value)).is_lt()
+        }
+    };
+    if wins {
+        *best = Some(candidate);
+    }
 }

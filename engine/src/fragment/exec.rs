@@ -5,9 +5,7 @@ use ahash::AHashMap;
 
 use super::aggregate::{AggState, KeyPart, UpdateRows};
 use super::eval::{evaluate, selection, EvalContext};
-use super::plan::{
-    AggregateCall, AggregateFunction, Fragment, FragmentOutput, ScalarExpr, SortKey,
-};
+use super::plan::{AggregateCall, Fragment, FragmentOutput, ScalarExpr, SortKey};
 use super::prune::{verdict, PruneContext, Verdict};
 use super::vector::Column;
 use crate::error::EngineError;
@@ -216,8 +214,8 @@ impl<'a> Scan<'a> {
     }
 
     /// Adds every aggregate over the whole chunk to group `slot`, from the chunk's memo when it
-    /// has the state, else by scanning the chunk and memoizing the result. `count(DISTINCT)`
-    /// sets are scanned, not memoized: they can be as large as the chunk.
+    /// has the state, else by scanning the chunk and memoizing the result. States that can be
+    /// as large as the chunk (distinct sets, quantile samples) are scanned, not memoized.
     fn merge_memoized(
         &self,
         ctx: &EvalContext<'a>,
@@ -244,7 +242,7 @@ impl<'a> Scan<'a> {
                         symbol_name: &dictionary,
                     };
                     state.update(&args, &rows)?;
-                    if call.function != AggregateFunction::CountDistinct {
+                    if call.function.is_memoizable() {
                         chunk.memo.put(call, &state);
                     }
                     state

@@ -6,6 +6,11 @@ pub mod aggregate;
 pub mod eval;
 pub mod exec;
 pub mod kernels;
+pub mod moments;
 pub mod plan;
 pub mod prune;
+pub mod quantile;
 pub mod vector;
+
+#[cfg(test)]
+mod aggregate_tests;

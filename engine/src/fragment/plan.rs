@@ -119,7 +119,31 @@ impl BinaryOp {
     }
 }
 
-/// Aggregate functions, each with a mergeable partial state.
+/// A quantile level in `[0, 1]`, kept as the bits of its f64 so that aggregate functions stay
+/// `Copy + Eq + Hash` (-0.0 is stored as 0.0, so equal levels have equal bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct QuantileLevel(u64);
+
+impl QuantileLevel {
+    /// The median's level, 0.5.
+    pub const MEDIAN: QuantileLevel = QuantileLevel(0x3fe0_0000_0000_0000);
+
+    /// `level` when it lies in `[0, 1]`; `None` for NaN and levels outside it.
+    pub fn new(level: f64) -> Option<QuantileLevel> {
+        // Adding 0.0 turns -0.0 into 0.0 and leaves every other value unchanged.
+        (0.0..=1.0)
+            .contains(&level)
+            .then(|| QuantileLevel((level + 0.0).to_bits()))
+    }
+
+    /// The level as a number in `[0, 1]`.
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+/// Aggregate functions, each with a mergeable partial state. Every function but `count(*)`
+/// skips rows where any of its arguments is NULL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AggregateFunction {
     /// `count(*)` (no argument) or `count(expr)` (non-NULL values).
@@ -140,6 +164,33 @@ pub enum AggregateFunction {
     Last,
     /// `vwap(price, volume)` = Σ(price·volume) / Σ(volume).
     Vwap,
+    /// `var_pop(expr)`: population variance Σ(x - mean)² / n; NULL over no rows.
+    VarPop,
+    /// `var_samp(expr)` (also `variance`, as in PostgreSQL and DuckDB): sample variance
+    /// Σ(x - mean)² / (n - 1); NULL under two rows.
+    VarSamp,
+    /// `stddev_pop(expr)`: the square root of `var_pop`.
+    StddevPop,
+    /// `stddev_samp(expr)` (also `stddev`): the square root of `var_samp`.
+    StddevSamp,
+    /// `quantile_cont(expr, level)` / `median(expr)`: the exact quantile, interpolated linearly
+    /// between the two nearest values (PostgreSQL `percentile_cont`).
+    Quantile {
+        /// The quantile's level.
+        level: QuantileLevel,
+    },
+    /// `quantile_disc(expr, level)`: the first value (in ascending order) at or after the
+    /// fraction `level` of the values (PostgreSQL `percentile_disc`), as Float64.
+    QuantileDisc {
+        /// The quantile's level.
+        level: QuantileLevel,
+    },
+    /// `arg_min(value, key)`: `value` of the row with the smallest `key`; among rows tied on
+    /// the key, the smallest value, so the answer does not depend on how rows are spread
+    /// over shards.
+    ArgMin,
+    /// `arg_max(value, key)`: `value` of the row with the largest `key`; ties as `ArgMin`.
+    ArgMax,
 }
 
 impl AggregateFunction {
@@ -155,7 +206,80 @@ impl AggregateFunction {
             AggregateFunction::First => "first",
             AggregateFunction::Last => "last",
             AggregateFunction::Vwap => "vwap",
+            AggregateFunction::VarPop => "var_pop",
+            AggregateFunction::VarSamp => "var_samp",
+            AggregateFunction::StddevPop => "stddev_pop",
+            AggregateFunction::StddevSamp => "stddev_samp",
+            AggregateFunction::Quantile { .. } => "quantile_cont",
+            AggregateFunction::QuantileDisc { .. } => "quantile_disc",
+            AggregateFunction::ArgMin => "arg_min",
+            AggregateFunction::ArgMax => "arg_max",
         }
+    }
+
+    /// How many arguments the function takes.
+    pub fn arity(self) -> std::ops::RangeInclusive<usize> {
+        match self {
+            AggregateFunction::Count => 0..=1,
+            AggregateFunction::Vwap | AggregateFunction::ArgMin | AggregateFunction::ArgMax => {
+                2..=2
+            }
+            _ => 1..=1,
+        }
+    }
+
+    /// The type of the function's result over arguments of `arg_types`; `None` when it does not
+    /// take arguments of those types (or of that number).
+    pub fn result_type(
+        self,
+        arg_types: &[crate::types::DataType],
+    ) -> Option<crate::types::DataType> {
+        use crate::types::DataType;
+        if !self.arity().contains(&arg_types.len()) {
+            return None;
+        }
+        let numeric_or_bool = |t: &DataType| t.is_numeric() || *t == DataType::Bool;
+        let first = arg_types.first().copied();
+        match self {
+            AggregateFunction::Count | AggregateFunction::CountDistinct => Some(DataType::UInt64),
+            AggregateFunction::Sum => first.filter(numeric_or_bool).map(|t| {
+                if t.is_float() {
+                    DataType::Float64
+                } else {
+                    DataType::Int64
+                }
+            }),
+            AggregateFunction::Avg | AggregateFunction::Vwap => arg_types
+                .iter()
+                .all(numeric_or_bool)
+                .then_some(DataType::Float64),
+            AggregateFunction::VarPop
+            | AggregateFunction::VarSamp
+            | AggregateFunction::StddevPop
+            | AggregateFunction::StddevSamp
+            | AggregateFunction::Quantile { .. }
+            | AggregateFunction::QuantileDisc { .. } => arg_types
+                .iter()
+                .all(|t| t.is_numeric())
+                .then_some(DataType::Float64),
+            AggregateFunction::Min
+            | AggregateFunction::Max
+            | AggregateFunction::First
+            | AggregateFunction::Last
+            | AggregateFunction::ArgMin
+            | AggregateFunction::ArgMax => first,
+        }
+    }
+
+    /// Whether a chunk may memoize the function's state over all its rows: false for states
+    /// that grow with the rows (distinct sets, quantile samples).
+    pub fn is_memoizable(self) -> bool {
+        !matches!(
+            self,
+            AggregateFunction::CountDistinct
+                | AggregateFunction::Quantile { .. }
+                | AggregateFunction::QuantileDisc { .. }
+        )
     }
 }
 
