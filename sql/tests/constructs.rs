@@ -288,9 +288,9 @@ fn errors_name_what_is_wrong() {
         ("SELECT symbol, count(*) FROM trades", "GROUP BY", 400),
         ("SELECT sum(DISTINCT price) FROM trades", "DISTINCT", 400),
         (
-            "SELECT * FROM trades t JOIN quotes q ON t.symbol = q.symbol",
-            "JOIN",
-            400,
+            "SELECT * FROM trades t JOIN nosuch q ON t.symbol = q.symbol",
+            "unknown table `nosuch`",
+            404,
         ),
         (
             "INSERT INTO trades (symbol, price) VALUES ('S1', 1.0)",

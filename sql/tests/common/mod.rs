@@ -21,7 +21,8 @@ use quecto_sql::QueryError;
 pub struct TwoShards {
     /// The shards' stores.
     pub stores: Vec<ShardStore>,
-    ring: HashRing,
+    /// The ring that places rows.
+    pub ring: HashRing,
 }
 
 impl Catalog for TwoShards {
