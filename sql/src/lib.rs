@@ -4,6 +4,7 @@
 pub mod bind;
 pub mod error;
 pub mod explain;
+pub mod functions;
 pub mod merge;
 pub mod result;
 pub mod row_eval;
