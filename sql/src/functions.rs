@@ -244,9 +244,11 @@ fn function(
     arguments(name, args.len(), min, max)?;
     let types: Vec<Option<DataType>> = args.iter().map(|a| known(a, scope)).collect();
     if function == ScalarFunction::Coalesce {
-        unify(&types).map_err(|detail| QueryError::Type {
+        let unified = unify(&types).map_err(|detail| QueryError::Type {
             detail: format!("{name}: {detail}"),
         })?;
+        let args = args.into_iter().map(|a| widen(a, unified, scope)).collect();
+        return Ok(ScalarExpr::Function { function, args });
     } else {
         let integral_only = matches!(
             function,
@@ -395,14 +397,31 @@ pub fn case(
         .map(|(_, then)| then)
         .chain(otherwise.as_ref());
     let types: Vec<Option<DataType>> = results.map(|e| known(e, scope)).collect();
-    unify(&types).map_err(|detail| QueryError::Type {
+    let unified = unify(&types).map_err(|detail| QueryError::Type {
         detail: format!("CASE/if: {detail}"),
     })?;
+    let branches = branches
+        .into_iter()
+        .map(|(when, then)| (when, widen(then, unified, scope)))
+        .collect();
+    let otherwise = otherwise.map(|e| widen(e, unified, scope));
     Ok(ScalarExpr::Case {
         operand: operand.map(Box::new),
         branches,
         otherwise: otherwise.map(Box::new),
     })
+}
+
+/// Casts an integer result of a CASE or coalesce to float when the results mix the two, so
+/// that every row (and both evaluators) answer in the one unified type.
+fn widen(expr: ScalarExpr, unified: DataType, scope: &dyn Scope) -> ScalarExpr {
+    match known(&expr, scope) {
+        Some(t) if unified.is_float() && !t.is_float() => ScalarExpr::Cast {
+            expr: Box::new(expr),
+            to: DataType::Float64,
+        },
+        _ => expr,
+    }
 }
 
 /// The one type of values that may come from any of `types` (`None`: a NULL literal).

@@ -141,7 +141,7 @@ pub(crate) fn choose<'a>(
     if is_const_null(&y) && !is_const_null(&x) {
         let nulls = (0..rows).map(|row| !mask[row] || x.is_null(row)).collect();
         return Ok(Column {
-            data: x.data,
+            data: spread_constant(x.data, rows)?,
             nulls: Some(Cow::Owned(nulls)),
         });
     }
@@ -182,6 +182,21 @@ pub(crate) fn choose<'a>(
     };
     let nulls = nulls.contains(&true).then_some(Cow::Owned(nulls));
     Ok(Column { data, nulls })
+}
+
+/// A constant as one value per row, so that a NULL mask can apply to it.
+fn spread_constant(data: Vector<'_>, rows: usize) -> Result<Vector<'_>, EngineError> {
+    Ok(match data {
+        Vector::Const(Value::Int(x)) => Vector::Int(Cow::Owned(vec![x; rows])),
+        Vector::Const(Value::Float(x)) => Vector::Float(Cow::Owned(vec![x; rows])),
+        Vector::Const(Value::Bool(x)) => Vector::Bool(Cow::Owned(vec![x; rows])),
+        Vector::Const(value) => {
+            return Err(EngineError::Evaluation {
+                detail: format!("CASE/if/coalesce choosing {value} or NULL over columns"),
+            })
+        }
+        other => other,
+    })
 }
 
 fn is_text(column: &Column<'_>) -> bool {
