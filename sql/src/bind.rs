@@ -1,11 +1,15 @@
 //! Binding: sqlparser expressions → `ScalarExpr` over a table's columns, with literals typed,
-//! timestamp strings converted, and BETWEEN desugared. Also the type of a bound expression.
+//! timestamp strings and intervals converted to nanoseconds, constant sides of comparisons
+//! folded, and BETWEEN desugared. Also the type of a bound expression.
 
 use quecto_engine::fragment::plan::{BinaryOp, ScalarExpr};
 use quecto_engine::schema::TableSchema;
-use quecto_engine::time::parse_timestamp_ns;
+use quecto_engine::time::{parse_interval_ns, parse_timestamp_ns};
 use quecto_engine::types::{DataType, Value};
-use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value as SqlValue};
+use sqlparser::ast::{
+    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, Expr, Interval, UnaryOperator,
+    Value as SqlValue,
+};
 
 use crate::error::QueryError;
 
@@ -76,6 +80,11 @@ pub fn bind(expr: &Expr, scope: &mut dyn Scope) -> Result<ScalarExpr, QueryError
             op: UnaryOperator::Plus,
             expr,
         } => bind(expr, scope)?,
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::DuckIntegerDivide | BinaryOperator::MyIntegerDivide,
+            right,
+        } => crate::functions::integer_division(bind(left, scope)?, bind(right, scope)?, scope)?,
         Expr::BinaryOp { left, op, right } => {
             let op = binary_op(op)?;
             let (l, r) = (bind(left, scope)?, bind(right, scope)?);
@@ -130,11 +139,61 @@ pub fn bind(expr: &Expr, scope: &mut dyn Scope) -> Result<ScalarExpr, QueryError
                 both
             }
         }
-        Expr::Function(f) => {
-            return Err(QueryError::Unsupported {
-                what: format!("function `{}` in this position", f.name),
-            })
+        Expr::Function(f) => crate::functions::bind_function(f, scope)?,
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let operand = operand.as_ref().map(|o| bind(o, scope)).transpose()?;
+            let mut branches = Vec::with_capacity(conditions.len());
+            for when in conditions {
+                let condition = bind(&when.condition, scope)?;
+                let condition = match &operand {
+                    Some(value) => coerce_operand(value, condition, scope)?,
+                    None => condition,
+                };
+                branches.push((condition, bind(&when.result, scope)?));
+            }
+            let otherwise = else_result.as_ref().map(|e| bind(e, scope)).transpose()?;
+            crate::functions::case(operand, branches, otherwise, scope)?
         }
+        Expr::Cast {
+            kind: CastKind::Cast | CastKind::DoubleColon,
+            expr,
+            data_type,
+            format: None,
+        } => {
+            let to =
+                DataType::parse(&data_type.to_string()).ok_or_else(|| QueryError::Unsupported {
+                    what: format!("CAST to {data_type}"),
+                })?;
+            crate::functions::cast(bind(expr, scope)?, to, scope)?
+        }
+        Expr::Interval(interval) => ScalarExpr::Literal(Value::Int(interval_ns(interval)?)),
+        Expr::TypedString(typed) => {
+            let text = typed.value.clone().into_string().unwrap_or_default();
+            match DataType::parse(&typed.data_type.to_string()) {
+                Some(DataType::Timestamp) => timestamp_constant(&text)?,
+                _ if typed.data_type.to_string().eq_ignore_ascii_case("DATE") => {
+                    timestamp_constant(&text)?
+                }
+                _ => {
+                    return Err(QueryError::Unsupported {
+                        what: format!("typed literal {expr}"),
+                    })
+                }
+            }
+        }
+        Expr::Floor {
+            expr: inner,
+            field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
+        } => crate::functions::call_named("floor", vec![bind(inner, scope)?], scope)?,
+        Expr::Ceil {
+            expr: inner,
+            field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
+        } => crate::functions::call_named("ceil", vec![bind(inner, scope)?], scope)?,
         other => {
             return Err(QueryError::Unsupported {
                 what: format!("expression `{other}`"),
@@ -185,6 +244,42 @@ pub fn constant(expr: &Expr, as_timestamp: bool) -> Result<Value, QueryError> {
     })
 }
 
+/// `TIMESTAMP 'text'`: the instant as a timestamp-typed constant.
+fn timestamp_constant(text: &str) -> Result<ScalarExpr, QueryError> {
+    let nanos = parse_timestamp_ns(text).ok_or_else(|| QueryError::Type {
+        detail: format!("'{text}' is not a timestamp"),
+    })?;
+    Ok(timestamp_typed(ScalarExpr::Literal(Value::Int(nanos))))
+}
+
+/// An integer expression typed as a timestamp.
+pub(crate) fn timestamp_typed(nanos: ScalarExpr) -> ScalarExpr {
+    ScalarExpr::Cast {
+        expr: Box::new(nanos),
+        to: DataType::Timestamp,
+    }
+}
+
+/// `INTERVAL '5 minutes'`, `INTERVAL 5 MINUTE`, `INTERVAL '1' HOUR` as nanoseconds.
+fn interval_ns(interval: &Interval) -> Result<i64, QueryError> {
+    let unsupported = || QueryError::Unsupported {
+        what: format!(
+            "interval `{interval}` (units: ns, us, ms, s, m, h, d, w and their long names)"
+        ),
+    };
+    if interval.last_field.is_some() {
+        return Err(unsupported());
+    }
+    let amount = match constant(&interval.value, false)? {
+        Value::Str(text) => text,
+        Value::Int(n) => n.to_string(),
+        Value::Float(x) => x.to_string(),
+        _ => return Err(unsupported()),
+    };
+    let unit = interval.leading_field.as_ref().map(ToString::to_string);
+    parse_interval_ns(&amount, unit.as_deref()).ok_or_else(unsupported)
+}
+
 fn timestamp_literal(value: Value) -> Result<Value, QueryError> {
     match value {
         Value::Str(text) => {
@@ -199,7 +294,53 @@ fn timestamp_literal(value: Value) -> Result<Value, QueryError> {
 }
 
 fn is_timestamp(expr: &ScalarExpr, scope: &dyn Scope) -> bool {
-    matches!(expr, ScalarExpr::Column(i) if scope.column_type(*i) == DataType::Timestamp)
+    !matches!(expr, ScalarExpr::Literal(_)) && type_in(expr, scope) == DataType::Timestamp
+}
+
+/// `value = condition` of a simple CASE's WHEN, with the WHEN side coerced like a comparison.
+fn coerce_operand(
+    value: &ScalarExpr,
+    condition: ScalarExpr,
+    scope: &dyn Scope,
+) -> Result<ScalarExpr, QueryError> {
+    match coerce_comparison(BinaryOp::Eq, value.clone(), condition, scope)? {
+        ScalarExpr::Binary { right, .. } => Ok(*right),
+        other => Ok(other),
+    }
+}
+
+/// True when `expr` reads no column (its value is the same on every row).
+fn is_constant(expr: &ScalarExpr) -> bool {
+    match expr {
+        ScalarExpr::Column(_) => false,
+        ScalarExpr::Literal(_) => true,
+        ScalarExpr::Binary { left, right, .. } => is_constant(left) && is_constant(right),
+        ScalarExpr::Not(e)
+        | ScalarExpr::Negate(e)
+        | ScalarExpr::IsNull { expr: e, .. }
+        | ScalarExpr::InList { expr: e, .. }
+        | ScalarExpr::Cast { expr: e, .. } => is_constant(e),
+        ScalarExpr::Function { args, .. } => args.iter().all(is_constant),
+        ScalarExpr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => {
+            operand.iter().chain(otherwise).all(|e| is_constant(e))
+                && branches
+                    .iter()
+                    .all(|(w, t)| is_constant(w) && is_constant(t))
+        }
+    }
+}
+
+/// A column-free side of a comparison, evaluated now so that zone maps and routing see a
+/// literal (`ts > now() - INTERVAL 1 HOUR`).
+fn fold(side: ScalarExpr) -> Result<ScalarExpr, QueryError> {
+    if matches!(side, ScalarExpr::Literal(_)) || !is_constant(&side) {
+        return Ok(side);
+    }
+    Ok(ScalarExpr::Literal(crate::row_eval::eval_row(&side, &[])?))
 }
 
 /// Builds `l op r`, turning a string literal compared with a timestamp column into ns.
@@ -226,6 +367,12 @@ fn coerce_comparison(
     let r2 = fix(r, &l2)?;
     if op.is_comparison() {
         check_comparable(&l2, &r2, scope)?;
+        let (l3, r3) = (fold(l2)?, fold(r2)?);
+        return Ok(ScalarExpr::Binary {
+            op,
+            left: Box::new(l3),
+            right: Box::new(r3),
+        });
     }
     Ok(ScalarExpr::Binary {
         op,
@@ -234,14 +381,11 @@ fn coerce_comparison(
     })
 }
 
-/// The type of a column or literal, when the binder knows it without evaluating anything.
+/// The type of an expression, unknown for NULL.
 fn known_type(expr: &ScalarExpr, scope: &dyn Scope) -> Option<DataType> {
     match expr {
-        ScalarExpr::Column(index) => Some(scope.column_type(*index)),
-        ScalarExpr::Literal(Value::Int(_)) => Some(DataType::Int64),
-        ScalarExpr::Literal(Value::Float(_)) => Some(DataType::Float64),
-        ScalarExpr::Literal(Value::Str(_)) => Some(DataType::Symbol),
-        _ => None,
+        ScalarExpr::Literal(Value::Null) => None,
+        _ => Some(type_in(expr, scope)),
     }
 }
 
@@ -291,8 +435,18 @@ pub(crate) fn binary_op(op: &BinaryOperator) -> Result<BinaryOp, QueryError> {
 
 /// The type of a bound expression whose `Column(i)` has type `inputs[i]`.
 pub fn type_of(expr: &ScalarExpr, inputs: &[DataType]) -> DataType {
+    type_with(expr, &|i| inputs.get(i).copied().unwrap_or(DataType::Int64))
+}
+
+/// The type of a bound expression in `scope`.
+pub(crate) fn type_in(expr: &ScalarExpr, scope: &dyn Scope) -> DataType {
+    type_with(expr, &|i| scope.column_type(i))
+}
+
+fn type_with(expr: &ScalarExpr, column: &dyn Fn(usize) -> DataType) -> DataType {
+    let of = |e: &ScalarExpr| type_with(e, column);
     match expr {
-        ScalarExpr::Column(i) => inputs.get(*i).copied().unwrap_or(DataType::Int64),
+        ScalarExpr::Column(i) => column(*i),
         ScalarExpr::Literal(v) => match v {
             Value::Int(_) | Value::Null => DataType::Int64,
             Value::Float(_) => DataType::Float64,
@@ -303,9 +457,14 @@ pub fn type_of(expr: &ScalarExpr, inputs: &[DataType]) -> DataType {
             if op.is_comparison() || matches!(op, BinaryOp::And | BinaryOp::Or) {
                 return DataType::Bool;
             }
-            let (l, r) = (type_of(left, inputs), type_of(right, inputs));
+            let (l, r) = (of(left), of(right));
+            let timestamp = DataType::Timestamp;
             if *op == BinaryOp::Divide || l.is_float() || r.is_float() {
                 DataType::Float64
+            } else if (*op == BinaryOp::Add && (l == timestamp) != (r == timestamp))
+                || (*op == BinaryOp::Subtract && l == timestamp && r != timestamp)
+            {
+                timestamp
             } else {
                 DataType::Int64
             }
@@ -313,9 +472,31 @@ pub fn type_of(expr: &ScalarExpr, inputs: &[DataType]) -> DataType {
         ScalarExpr::Not(_) | ScalarExpr::IsNull { .. } | ScalarExpr::InList { .. } => {
             DataType::Bool
         }
-        ScalarExpr::Negate(inner) => match type_of(inner, inputs) {
+        ScalarExpr::Negate(inner) => match of(inner) {
             t if t.is_float() => DataType::Float64,
             _ => DataType::Int64,
         },
+        ScalarExpr::Function { function, args } => {
+            let types: Vec<Option<DataType>> = args
+                .iter()
+                .map(|a| (!matches!(a, ScalarExpr::Literal(Value::Null))).then(|| of(a)))
+                .collect();
+            crate::functions::result_type(*function, &types)
+        }
+        ScalarExpr::Case {
+            branches,
+            otherwise,
+            ..
+        } => {
+            let results = branches
+                .iter()
+                .map(|(_, then)| then)
+                .chain(otherwise.as_deref());
+            let types: Vec<Option<DataType>> = results
+                .map(|e| (!matches!(e, ScalarExpr::Literal(Value::Null))).then(|| of(e)))
+                .collect();
+            crate::functions::unify(&types).unwrap_or(DataType::Int64)
+        }
+        ScalarExpr::Cast { to, .. } => *to,
     }
 }

@@ -213,6 +213,29 @@ fn expr_text(expr: &ScalarExpr, column: &dyn Fn(usize) -> String) -> String {
                 items.join(", ")
             )
         }
+        ScalarExpr::Function { function, args } => {
+            let args: Vec<String> = args.iter().map(|a| expr_text(a, column)).collect();
+            format!("{}({})", function.name(), args.join(", "))
+        }
+        ScalarExpr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => {
+            let mut text = String::from("CASE");
+            if let Some(part) = operand {
+                text += &format!(" {}", expr_text(part, column));
+            }
+            for (when, then) in branches {
+                let (when, then) = (expr_text(when, column), expr_text(then, column));
+                text += &format!(" WHEN {when} THEN {then}");
+            }
+            if let Some(part) = otherwise {
+                text += &format!(" ELSE {}", expr_text(part, column));
+            }
+            text + " END"
+        }
+        ScalarExpr::Cast { expr, to } => format!("CAST({} AS {to})", expr_text(expr, column)),
     }
 }
 

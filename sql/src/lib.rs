@@ -5,6 +5,7 @@ pub mod aggregate_syntax;
 pub mod bind;
 pub mod error;
 pub mod explain;
+pub mod functions;
 pub mod merge;
 pub mod preparse;
 pub mod query;

@@ -2,6 +2,7 @@
 //! projection, constant SELECTs, INSERT VALUES). Column kernels live in the engine; this is
 //! for the coordinator's few rows.
 
+use quecto_engine::fragment::functions::{apply_to_values, cast_value};
 use quecto_engine::fragment::plan::{BinaryOp, ScalarExpr};
 use quecto_engine::types::Value;
 use quecto_engine::EngineError;
@@ -48,7 +49,41 @@ pub fn eval_row(expr: &ScalarExpr, row: &[Value]) -> Result<Value, EngineError> 
                 Value::Bool(list.iter().any(|item| equal(&value, item)) != *negated)
             }
         }
+        ScalarExpr::Function { function, args } => {
+            let values = args
+                .iter()
+                .map(|arg| eval_row(arg, row))
+                .collect::<Result<Vec<_>, _>>()?;
+            apply_to_values(*function, &values)?
+        }
+        ScalarExpr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => case(operand.as_deref(), branches, otherwise.as_deref(), row)?,
+        ScalarExpr::Cast { expr, to } => cast_value(&eval_row(expr, row)?, *to)?,
     })
+}
+
+/// The first branch whose condition is TRUE (or whose value equals the operand) answers.
+fn case(
+    operand: Option<&ScalarExpr>,
+    branches: &[(ScalarExpr, ScalarExpr)],
+    otherwise: Option<&ScalarExpr>,
+    row: &[Value],
+) -> Result<Value, EngineError> {
+    let operand = operand.map(|o| eval_row(o, row)).transpose()?;
+    for (when, then) in branches {
+        let when = eval_row(when, row)?;
+        let holds = match &operand {
+            Some(value) => binary(BinaryOp::Eq, value.clone(), when)?,
+            None => when,
+        };
+        if holds == Value::Bool(true) {
+            return eval_row(then, row);
+        }
+    }
+    otherwise.map_or(Ok(Value::Null), |e| eval_row(e, row))
 }
 
 fn overflow(what: &str) -> EngineError {

@@ -268,7 +268,27 @@ pub(crate) fn aggregate_function(name: &str, distinct: bool) -> Option<Aggregate
 
 pub(crate) fn contains_aggregate(expr: &Expr) -> bool {
     match expr {
-        Expr::Function(f) => aggregate_function(&f.name.to_string(), false).is_some(),
+        Expr::Function(f) => {
+            aggregate_function(&f.name.to_string(), false).is_some()
+                || matches!(&f.args, FunctionArguments::List(list) if list.args.iter().any(|a| {
+                    matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if contains_aggregate(e))
+                }))
+        }
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand
+                .iter()
+                .chain(else_result)
+                .any(|e| contains_aggregate(e))
+                || conditions
+                    .iter()
+                    .any(|w| contains_aggregate(&w.condition) || contains_aggregate(&w.result))
+        }
+        Expr::Cast { expr, .. } => contains_aggregate(expr),
         Expr::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
         Expr::UnaryOp { expr, .. }
         | Expr::Nested(expr)

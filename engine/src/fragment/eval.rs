@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use super::functions::{case::case, columns};
 use super::plan::{BinaryOp, ScalarExpr};
 use super::vector::{map2, union_nulls, Column, Operand, Vector};
 use crate::batch::SymbolKey;
@@ -22,7 +23,8 @@ pub struct EvalContext<'a> {
 }
 
 impl EvalContext<'_> {
-    fn rows(&self) -> usize {
+    /// The number of rows in the chunk.
+    pub(crate) fn rows(&self) -> usize {
         self.chunk.rows_count
     }
 }
@@ -46,6 +48,19 @@ pub fn evaluate<'a>(expr: &ScalarExpr, ctx: &EvalContext<'a>) -> Result<Column<'
             list,
             negated,
         } => in_list(evaluate(expr, ctx)?, list, *negated, ctx),
+        ScalarExpr::Function { function, args } => {
+            let args = args
+                .iter()
+                .map(|arg| evaluate(arg, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            columns::call(*function, args, ctx.rows())
+        }
+        ScalarExpr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => case(operand.as_deref(), branches, otherwise.as_deref(), ctx),
+        ScalarExpr::Cast { expr, to } => columns::cast(evaluate(expr, ctx)?, *to, ctx.rows()),
     }
 }
 
@@ -82,7 +97,7 @@ fn binary<'a>(
 }
 
 /// The operand of a float kernel; integers are converted.
-fn float_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, f64>> {
+pub(crate) fn float_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, f64>> {
     match &column.data {
         Vector::Float(v) => Some(Operand::Slice(Cow::Borrowed(v))),
         Vector::Int(v) => Some(Operand::Slice(Cow::Owned(
@@ -94,7 +109,7 @@ fn float_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, f64>> {
 }
 
 /// The operand of an integer kernel, when the column is integral.
-fn int_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, i64>> {
+pub(crate) fn int_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, i64>> {
     match &column.data {
         Vector::Int(v) => Some(Operand::Slice(Cow::Borrowed(v))),
         Vector::Const(Value::Int(x)) => Some(Operand::Scalar(*x)),
@@ -102,7 +117,7 @@ fn int_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, i64>> {
     }
 }
 
-fn bool_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, bool>> {
+pub(crate) fn bool_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, bool>> {
     match &column.data {
         Vector::Bool(v) => Some(Operand::Slice(Cow::Borrowed(v))),
         Vector::Const(Value::Bool(x)) => Some(Operand::Scalar(*x)),
@@ -111,7 +126,7 @@ fn bool_operand<'b>(column: &'b Column<'_>) -> Option<Operand<'b, bool>> {
     }
 }
 
-fn is_const_null(column: &Column<'_>) -> bool {
+pub(crate) fn is_const_null(column: &Column<'_>) -> bool {
     matches!(column.data, Vector::Const(Value::Null))
 }
 
@@ -121,7 +136,7 @@ fn mismatch(op: BinaryOp, l: &Column<'_>, r: &Column<'_>) -> EngineError {
     }
 }
 
-fn kind(column: &Column<'_>) -> &'static str {
+pub(crate) fn kind(column: &Column<'_>) -> &'static str {
     match &column.data {
         Vector::Int(_) | Vector::Const(Value::Int(_)) => "an integer",
         Vector::Float(_) | Vector::Const(Value::Float(_)) => "a float",
@@ -158,7 +173,7 @@ fn arithmetic<'a>(
 }
 
 /// Turns a one-row result of two constants back into a constant.
-fn fold_if_const(column: Column<'_>, both_const: bool) -> Column<'_> {
+pub(crate) fn fold_if_const(column: Column<'_>, both_const: bool) -> Column<'_> {
     if !both_const {
         return column;
     }
@@ -233,7 +248,7 @@ fn float_arithmetic(
     })
 }
 
-fn compare<'a>(
+pub(crate) fn compare<'a>(
     op: BinaryOp,
     l: Column<'a>,
     r: Column<'a>,

@@ -347,9 +347,22 @@ fn is_partition_constant(expr: &ScalarExpr, symbol_index: usize) -> bool {
         ScalarExpr::Not(inner) | ScalarExpr::Negate(inner) => {
             is_partition_constant(inner, symbol_index)
         }
-        ScalarExpr::IsNull { expr, .. } | ScalarExpr::InList { expr, .. } => {
-            is_partition_constant(expr, symbol_index)
+        ScalarExpr::IsNull { expr, .. }
+        | ScalarExpr::InList { expr, .. }
+        | ScalarExpr::Cast { expr, .. } => is_partition_constant(expr, symbol_index),
+        ScalarExpr::Function { args, .. } => {
+            args.iter().all(|a| is_partition_constant(a, symbol_index))
         }
+        ScalarExpr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => operand
+            .iter()
+            .chain(otherwise)
+            .map(|e| &**e)
+            .chain(branches.iter().flat_map(|(w, t)| [w, t]))
+            .all(|e| is_partition_constant(e, symbol_index)),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod eval;
 pub mod exec;
+pub mod functions;
 pub mod kernels;
 pub mod moments;
 pub mod plan;

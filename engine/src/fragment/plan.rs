@@ -2,7 +2,9 @@
 //! and that can later travel to a remote node unchanged.
 
 use crate::batch::SymbolKey;
-use crate::types::Value;
+use crate::types::{DataType, Value};
+
+pub use super::functions::ScalarFunction;
 
 /// A scalar expression over one table's columns (bound: columns are schema indices).
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +41,31 @@ pub enum ScalarExpr {
         list: Vec<Value>,
         /// True for NOT IN.
         negated: bool,
+    },
+    /// A scalar function call.
+    Function {
+        /// The function.
+        function: ScalarFunction,
+        /// Its arguments.
+        args: Vec<ScalarExpr>,
+    },
+    /// `CASE [operand] WHEN .. THEN .. [ELSE ..] END`: the first branch whose condition holds
+    /// (or, with an operand, whose value equals it); NULL conditions do not hold; no match and
+    /// no ELSE gives NULL.
+    Case {
+        /// Compared with each branch's first expression when present.
+        operand: Option<Box<ScalarExpr>>,
+        /// (condition or value, result) pairs, in order.
+        branches: Vec<(ScalarExpr, ScalarExpr)>,
+        /// The ELSE result.
+        otherwise: Option<Box<ScalarExpr>>,
+    },
+    /// `CAST(expr AS to)`.
+    Cast {
+        /// The value.
+        expr: Box<ScalarExpr>,
+        /// The target type.
+        to: DataType,
     },
 }
 
