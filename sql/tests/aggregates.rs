@@ -5,88 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use quecto_engine::batch::RowBatch;
-use quecto_engine::fragment::exec::run_fragment;
+mod common;
+
+use common::TwoShards;
+
 use quecto_engine::fragment::plan::FragmentOutput;
-use quecto_engine::ring::{HashRing, ShardId};
-use quecto_engine::schema::TableSchema;
-use quecto_engine::storage::store::ShardStore;
 use quecto_engine::types::{DataType, Value};
-use quecto_sql::merge::merge_results;
-use quecto_sql::result::ResultSet;
 use quecto_sql::select::Catalog;
-use quecto_sql::statement::{plan_sql, Plan, TableLister};
-use quecto_sql::QueryError;
+use quecto_sql::statement::{plan_sql, Plan};
 
-/// Two shard stores behind the real ring; only what these tests run (DDL, INSERT, SELECT).
-struct TwoShards {
-    stores: Vec<ShardStore>,
-    ring: HashRing,
-}
-
-impl Catalog for TwoShards {
-    fn table(&self, name: &str) -> Option<TableSchema> {
-        self.stores[0].table(name).ok().map(|t| t.schema.clone())
-    }
-}
-
-impl TableLister for TwoShards {
-    fn table_names(&self) -> Vec<String> {
-        self.stores[0].schemas().map(|s| s.name.clone()).collect()
-    }
-}
-
-impl TwoShards {
-    fn new() -> TwoShards {
-        let members = [ShardId { node: 0, core: 0 }, ShardId { node: 0, core: 1 }];
-        TwoShards {
-            stores: vec![ShardStore::default(), ShardStore::default()],
-            ring: HashRing::new(&members).unwrap(),
-        }
-    }
-
-    fn run(&mut self, sql: &str) -> Result<ResultSet, QueryError> {
-        match plan_sql(sql, self)? {
-            Plan::CreateTable {
-                schema,
-                if_not_exists,
-            } => {
-                for store in &mut self.stores {
-                    store.create_table(schema.clone(), if_not_exists)?;
-                }
-            }
-            Plan::Insert { table, batch } => self.insert(&table, &batch)?,
-            Plan::Select(plan) => {
-                let mut results = Vec::new();
-                for store in &self.stores {
-                    results.push(run_fragment(store, &plan.fragment)?);
-                }
-                return merge_results(&plan, results);
-            }
-            other => panic!("{sql}: unexpected plan {other:?}"),
-        }
-        Ok(ResultSet::default())
-    }
-
-    fn insert(&mut self, schema: &TableSchema, batch: &RowBatch) -> Result<(), QueryError> {
-        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); 2];
-        for row in 0..batch.rows_count {
-            let key = batch.symbol_key(schema.symbol_index, row);
-            rows[self.ring.route(&key)].push(row as u32);
-        }
-        for (shard, rows) in rows.iter().enumerate() {
-            self.stores[shard].apply(&schema.name, batch, Some(rows))?;
-        }
-        Ok(())
-    }
-
-    fn rows(&mut self, sql: &str) -> Vec<Vec<Value>> {
-        match self.run(sql) {
-            Ok(result) => result.rows,
-            Err(e) => panic!("{sql}: {e}"),
-        }
-    }
-}
 
 /// xorshift64*: deterministic test data.
 struct Rng(u64);
@@ -527,7 +454,6 @@ fn unsupported_or_ill_typed_aggregates_are_errors_naming_the_problem() {
         ("SELECT median(venue) FROM t", "SYMBOL"),
         ("SELECT argMin(price) FROM t", "number of arguments"),
         ("SELECT sum(DISTINCT price) FROM t", "DISTINCT"),
-        ("SELECT sum(price) OVER () FROM t", "OVER"),
         (
             "SELECT quantile(0.1, 0.2)(price) FROM t",
             "more than one level",

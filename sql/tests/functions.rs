@@ -4,74 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use quecto_engine::fragment::exec::run_fragment;
+mod common;
+
+use common::TwoShards;
+
 use quecto_engine::ring::{HashRing, ShardId};
-use quecto_engine::schema::TableSchema;
 use quecto_engine::storage::store::ShardStore;
 use quecto_engine::types::{DataType, Value};
-use quecto_sql::merge::merge_results;
-use quecto_sql::result::ResultSet;
-use quecto_sql::select::Catalog;
-use quecto_sql::statement::{plan_sql, Plan, TableLister};
-use quecto_sql::QueryError;
 
-/// Two shard stores behind the real ring (the constructs.rs harness, reduced to what these
-/// tests run: CREATE, INSERT, SELECT).
-struct TwoShards {
-    stores: Vec<ShardStore>,
-    ring: HashRing,
-}
-
-impl Catalog for TwoShards {
-    fn table(&self, name: &str) -> Option<TableSchema> {
-        self.stores[0].table(name).ok().map(|t| t.schema.clone())
-    }
-}
-
-impl TableLister for TwoShards {
-    fn table_names(&self) -> Vec<String> {
-        self.stores[0].schemas().map(|s| s.name.clone()).collect()
-    }
-}
-
-impl TwoShards {
-    fn run(&mut self, sql: &str) -> Result<ResultSet, QueryError> {
-        match plan_sql(sql, self)? {
-            Plan::CreateTable { schema, .. } => {
-                for store in &mut self.stores {
-                    store.create_table(schema.clone(), false)?;
-                }
-            }
-            Plan::Insert { table, batch } => {
-                let mut rows: Vec<Vec<u32>> = vec![Vec::new(); 2];
-                for row in 0..batch.rows_count {
-                    let key = batch.symbol_key(table.symbol_index, row);
-                    rows[self.ring.route(&key)].push(row as u32);
-                }
-                for (shard, rows) in rows.iter().enumerate() {
-                    self.stores[shard].apply(&table.name, &batch, Some(rows))?;
-                }
-            }
-            Plan::Select(plan) => {
-                let mut results = Vec::new();
-                for store in &self.stores {
-                    results.push(run_fragment(store, &plan.fragment)?);
-                }
-                return merge_results(&plan, results);
-            }
-            Plan::Constant(result) => return Ok(result),
-            other => panic!("unexpected plan {other:?}"),
-        }
-        Ok(ResultSet::default())
-    }
-
-    fn rows(&mut self, sql: &str) -> Vec<Vec<Value>> {
-        match self.run(sql) {
-            Ok(result) => result.rows,
-            Err(e) => panic!("{sql}: {e}"),
-        }
-    }
-}
 
 const SECOND: i64 = 1_000_000_000;
 
