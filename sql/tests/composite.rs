@@ -300,3 +300,164 @@ fn unsupported_composites_are_named() {
         assert!(error.contains(named), "{sql}: {error}");
     }
 }
+
+/// Brute-force OHLCV bars of `step` ns per symbol: (symbol, bucket) -> (o, h, l, c, v).
+fn bars(trades: &[Tick], step: i64) -> BTreeMap<(i64, i64), (f64, f64, f64, f64, i64)> {
+    let mut sorted = trades.to_vec();
+    sorted.sort_by_key(|t| t.1);
+    let mut bars: BTreeMap<(i64, i64), (f64, f64, f64, f64, i64)> = BTreeMap::new();
+    for (s, ts, p, v) in sorted {
+        let bucket = ts.div_euclid(step) * step;
+        let bar = bars.entry((s, bucket)).or_insert((p, p, p, p, 0));
+        bar.1 = bar.1.max(p);
+        bar.2 = bar.2.min(p);
+        bar.3 = p;
+        bar.4 += v;
+    }
+    bars
+}
+
+#[test]
+fn ohlc_bars_by_xbar_time_bucket_and_sample_by_agree_with_brute_force() {
+    let (mut db, trades, _) = market();
+    let expected = bars(&trades, 100);
+    for sql in [
+        "SELECT symbol, xbar(ts, 100) AS b, first(price), max(price), min(price), last(price), sum(volume) \
+         FROM trades GROUP BY symbol, b ORDER BY symbol, b",
+        "SELECT symbol, time_bucket(100, ts) AS b, argMin(price, ts), max(price), min(price), argMax(price, ts), sum(volume) \
+         FROM trades GROUP BY symbol, b ORDER BY symbol, b",
+        "SELECT symbol, ts, first(price), max(price), min(price), last(price), sum(volume) \
+         FROM trades SAMPLE BY 100ns ORDER BY symbol, ts",
+    ] {
+        let rows = db.rows(sql);
+        assert_eq!(rows.len(), expected.len(), "{sql}");
+        for (row, ((s, b), (o, h, l, c, v))) in rows.iter().zip(&expected) {
+            assert_eq!((int(&row[0]), int(&row[1])), (*s, *b), "{sql}");
+            let got = [float(&row[2]), float(&row[3]), float(&row[4]), float(&row[5])];
+            assert_eq!(got, [*o, *h, *l, *c], "{sql} {row:?}");
+            assert_eq!(int(&row[6]), *v, "{sql}");
+        }
+    }
+}
+
+#[test]
+fn sample_by_fill_prev_and_null_cover_every_bucket_of_every_symbol() {
+    let (mut db, trades, _) = market();
+    let mine: Vec<Tick> = trades.iter().filter(|t| t.0 == 2 || t.0 == 5).copied().collect();
+    let expected = bars(&mine, 200);
+    let first = expected.keys().map(|k| k.1).min().unwrap();
+    let last = expected.keys().map(|k| k.1).max().unwrap();
+    let rows = db.rows(
+        "SELECT ts, symbol, last(price) AS close, sum(volume) AS v FROM trades \
+         WHERE symbol IN (2, 5) SAMPLE BY 200ns FILL(PREV, NULL) ORDER BY symbol, ts",
+    );
+    let buckets = ((last - first) / 200 + 1) as usize;
+    assert_eq!(rows.len(), 2 * buckets);
+    for symbol in [2, 5] {
+        let mut previous: Option<f64> = None;
+        let series: Vec<&Vec<Value>> = rows.iter().filter(|r| int(&r[1]) == symbol).collect();
+        for (i, row) in series.iter().enumerate() {
+            let bucket = first + 200 * i as i64;
+            assert_eq!(int(&row[0]), bucket);
+            match expected.get(&(symbol, bucket)) {
+                Some((_, _, _, close, volume)) => {
+                    assert_eq!(float(&row[2]), *close);
+                    assert_eq!(int(&row[3]), *volume);
+                    previous = Some(*close);
+                }
+                None => {
+                    match previous {
+                        Some(p) => assert_eq!(float(&row[2]), p, "PREV fill"),
+                        None => assert_eq!(row[2], Value::Null),
+                    }
+                    assert_eq!(row[3], Value::Null, "NULL fill");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn latest_on_and_limit_by_give_the_last_row_per_symbol() {
+    let (mut db, trades, _) = market();
+    let mut latest: BTreeMap<i64, Tick> = BTreeMap::new();
+    for t in &trades {
+        if t.3 >= 3 {
+            let entry = latest.entry(t.0).or_insert(*t);
+            if t.1 > entry.1 {
+                *entry = *t;
+            }
+        }
+    }
+    let rows = db.rows(
+        "SELECT symbol, ts, price, volume FROM trades WHERE volume >= 3 \
+         LATEST ON ts PARTITION BY symbol ORDER BY symbol",
+    );
+    let got: Vec<(i64, i64, f64, i64)> = rows
+        .iter()
+        .map(|r| (int(&r[0]), int(&r[1]), float(&r[2]), int(&r[3])))
+        .collect();
+    assert_eq!(got, latest.values().copied().collect::<Vec<_>>());
+}
+
+#[test]
+fn duckdb_questdb_and_snowflake_asof_spellings_agree() {
+    let (mut db, trades, quotes) = market();
+    let matched = asof_expected(&trades, &quotes);
+    let inner = matched.iter().filter(|(_, q)| q.is_some()).count() as i64;
+    let bids: f64 = matched.iter().filter_map(|(_, q)| q.map(|q| q.2)).sum();
+    for (sql, count) in [
+        ("SELECT count(), sum(q.bid) FROM trades t ASOF JOIN quotes q ON t.symbol = q.symbol AND t.ts >= q.ts", inner),
+        ("SELECT count(), sum(q.bid) FROM trades t ASOF JOIN quotes q USING (symbol, ts)", inner),
+        ("SELECT count(), sum(q.bid) FROM trades t ASOF JOIN quotes q MATCH_CONDITION (t.ts >= q.ts) ON t.symbol = q.symbol", inner),
+        ("SELECT count(), sum(q.bid) FROM trades t ASOF LEFT JOIN quotes q ON t.symbol = q.symbol AND t.ts >= q.ts", trades.len() as i64),
+        ("SELECT count(), sum(q.bid) FROM trades t ASOF JOIN quotes q ON (symbol)", trades.len() as i64),
+    ] {
+        let rows = db.rows(sql);
+        assert_eq!(int(&rows[0][0]), count, "{sql}");
+        assert!(close(float(&rows[0][1]), bids), "{sql}: {rows:?} vs {bids}");
+    }
+}
+
+#[test]
+fn asof_tolerance_drops_stale_quotes() {
+    let (mut db, trades, quotes) = market();
+    let fresh: Vec<(Tick, Tick)> = asof_expected(&trades, &quotes)
+        .into_iter()
+        .filter_map(|(t, q)| q.filter(|q| t.1 - q.1 <= 15).map(|q| (t, q)))
+        .collect();
+    let rows = db.rows(
+        "SELECT count(), sum(q.size) FROM trades t ASOF JOIN quotes q \
+         ON t.symbol = q.symbol AND t.ts >= q.ts TOLERANCE 15ns",
+    );
+    assert_eq!(int(&rows[0][0]), fresh.len() as i64);
+    assert_eq!(int(&rows[0][1]), fresh.iter().map(|(_, q)| q.3).sum::<i64>());
+}
+
+#[test]
+fn window_join_aggregates_the_quotes_around_each_trade() {
+    let (mut db, trades, quotes) = market();
+    let rows = db.rows(
+        "SELECT t.symbol, t.ts, count(q.bid) AS n, avg(q.bid) AS mean FROM trades t \
+         WINDOW JOIN quotes q ON t.symbol = q.symbol \
+         RANGE BETWEEN 30ns PRECEDING AND 10ns FOLLOWING ORDER BY t.ts, t.symbol",
+    );
+    let mut sorted = trades.clone();
+    sorted.sort_by_key(|t| (t.1, t.0));
+    assert_eq!(rows.len(), sorted.len());
+    for (row, t) in rows.iter().zip(&sorted) {
+        let window: Vec<f64> = quotes
+            .iter()
+            .filter(|q| q.0 == t.0 && q.1 >= t.1 - 30 && q.1 <= t.1 + 10)
+            .map(|q| q.2)
+            .collect();
+        assert_eq!((int(&row[0]), int(&row[1])), (t.0, t.1));
+        assert_eq!(int(&row[2]), window.len() as i64);
+        if window.is_empty() {
+            assert_eq!(row[3], Value::Null);
+        } else {
+            let mean = window.iter().sum::<f64>() / window.len() as f64;
+            assert!(close(float(&row[3]), mean), "{row:?} vs {mean}");
+        }
+    }
+}

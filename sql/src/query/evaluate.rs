@@ -13,7 +13,7 @@ use crate::relation::join::hash_join;
 use crate::relation::sort::limit_by;
 use crate::relation::window::evaluate_windows;
 use crate::relation::window_join::window_join;
-use crate::relation::Relation;
+use crate::relation::{RelColumn, Relation};
 use crate::result::{QueryStatistics, ResultSet};
 use crate::row_eval::eval_row;
 
@@ -58,7 +58,8 @@ fn evaluate_node(
         } => {
             let left_rows = evaluate_node(left, scans)?;
             let right_rows = evaluate_node(right, scans)?;
-            join(left_rows, right_rows, strategy, right)?
+            let added = planned.columns[left.columns.len().min(planned.columns.len())..].to_vec();
+            join(left_rows, right_rows, strategy, right, added)?
         }
         Node::Window { input, windows } => {
             let relation = evaluate_node(input, scans)?;
@@ -90,6 +91,7 @@ fn join(
     right: Relation,
     strategy: &JoinStrategy,
     right_node: &PlannedNode,
+    added_columns: Vec<RelColumn>,
 ) -> Result<Vec<Vec<Value>>, QueryError> {
     Ok(match strategy {
         JoinStrategy::Hash {
@@ -128,7 +130,7 @@ fn join(
                     .map(|(call, state)| Ok(state.finish(call.function)?))
                     .collect()
             };
-            window_join(left, right, spec, &mut aggregate, Vec::new())?.rows
+            window_join(left, right, spec, &mut aggregate, added_columns)?.rows
         }
     })
 }

@@ -1330,6 +1330,16 @@ impl Planner<'_> {
         let fill_needed = modes.iter().any(|m| !matches!(m, FillMode::None));
         let mut ordered = query.clone();
         ordered.with = None;
+        if let Some(order_by) = &mut ordered.order_by {
+            if let sqlparser::ast::OrderByKind::Expressions(exprs) = &mut order_by.kind {
+                for key in exprs.iter_mut().filter(|k| is_timestamp(&k.expr)) {
+                    key.expr = Expr::value(sqlparser::ast::Value::Number(
+                        (bucket_position + 1).to_string(),
+                        false,
+                    ));
+                }
+            }
+        }
         if !fill_needed {
             if ordered.order_by.is_none() {
                 ordered.order_by = Some(order_by_positions(&[bucket_position + 1]));
