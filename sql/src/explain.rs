@@ -310,7 +310,10 @@ fn node_lines(
             }
         }
         Node::Values(rows) => push(format!("Values: {} row(s)", rows.len())),
-        Node::Select { input, plan: select } => {
+        Node::Select {
+            input,
+            plan: select,
+        } => {
             push(format!("Coordinator {}", merge_line(&select.merge)));
             node_lines(input, plan, scan, depth + 1, lines);
         }

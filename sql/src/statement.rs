@@ -9,10 +9,10 @@ use sqlparser::parser::Parser;
 
 use crate::bind::{bind_scalar, constant};
 use crate::error::QueryError;
-use crate::result::{ResultColumn, ResultSet};
-use crate::row_eval::eval_row;
 use crate::query::planner::plan_query;
 use crate::query::{Node, QueryPlan};
+use crate::result::{ResultColumn, ResultSet};
+use crate::row_eval::eval_row;
 use crate::select::{Catalog, SelectPlan};
 
 /// Longest SQL text accepted, in bytes (bulk data goes in the body of `INSERT … FORMAT`).
@@ -75,16 +75,18 @@ impl Plan {
 }
 
 /// A plan that is one pushed-down scan and nothing else, as the simple SELECT it is.
-fn simple_or_composite(plan: QueryPlan) -> Result<SelectPlan, QueryPlan> {
+fn simple_or_composite(plan: QueryPlan) -> Result<SelectPlan, Box<QueryPlan>> {
     match (&plan.root.node, plan.scans.len()) {
         (Node::Scan(0), 1) => {
             let mut scans = plan.scans;
-            scans.pop().ok_or_else(|| QueryPlan {
-                scans: Vec::new(),
-                root: plan.root,
+            scans.pop().ok_or_else(|| {
+                Box::new(QueryPlan {
+                    scans: Vec::new(),
+                    root: plan.root,
+                })
             })
         }
-        _ => Err(plan),
+        _ => Err(Box::new(plan)),
     }
 }
 
@@ -124,7 +126,7 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
             }
             _ => Ok(match simple_or_composite(plan_query(&query, catalog)?) {
                 Ok(select) => Plan::Select(Box::new(select)),
-                Err(composite) => Plan::Query(Box::new(composite)),
+                Err(composite) => Plan::Query(composite),
             }),
         },
         Statement::CreateTable(create) => {
@@ -172,7 +174,7 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
             Statement::Query(query) if !matches!(&*query.body, SetExpr::Select(s) if s.from.is_empty()) => {
                 Ok(match simple_or_composite(plan_query(&query, catalog)?) {
                     Ok(select) => Plan::Explain(Box::new(select)),
-                    Err(composite) => Plan::ExplainQuery(Box::new(composite)),
+                    Err(composite) => Plan::ExplainQuery(composite),
                 })
             }
             other => Err(QueryError::Unsupported {

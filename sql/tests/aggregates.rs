@@ -11,9 +11,7 @@ use common::TwoShards;
 
 use quecto_engine::fragment::plan::FragmentOutput;
 use quecto_engine::types::{DataType, Value};
-use quecto_sql::select::Catalog;
 use quecto_sql::statement::{plan_sql, Plan};
-
 
 /// xorshift64*: deterministic test data.
 struct Rng(u64);

@@ -37,14 +37,28 @@ fn market() -> (TwoShards, Vec<Tick>, Vec<Tick>) {
     for i in 0..400i64 {
         let symbol = stream.next(7) as i64;
         let ts = 1_000 + i * 10 + stream.next(10) as i64;
-        trades.push((symbol, ts, 100.0 + stream.next(50) as f64 / 4.0, 1 + stream.next(9) as i64));
+        trades.push((
+            symbol,
+            ts,
+            100.0 + stream.next(50) as f64 / 4.0,
+            1 + stream.next(9) as i64,
+        ));
         let symbol = stream.next(7) as i64;
         let ts = 995 + i * 10 + stream.next(10) as i64;
-        quotes.push((symbol, ts, 99.0 + stream.next(50) as f64 / 4.0, 1 + stream.next(5) as i64));
+        quotes.push((
+            symbol,
+            ts,
+            99.0 + stream.next(50) as f64 / 4.0,
+            1 + stream.next(5) as i64,
+        ));
     }
     for (table, ticks) in [("trades", &trades), ("quotes", &quotes)] {
         // Out of order: odd rows first, then even rows.
-        let order = ticks.iter().skip(1).step_by(2).chain(ticks.iter().step_by(2));
+        let order = ticks
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .chain(ticks.iter().step_by(2));
         let values: Vec<String> = order
             .map(|(s, t, a, b)| format!("({s}, {t}, {a}, {b})"))
             .collect();
@@ -251,9 +265,7 @@ fn window_functions_run_per_symbol_in_time_order() {
 #[test]
 fn limit_by_keeps_the_latest_row_of_each_symbol() {
     let (mut db, trades, _) = market();
-    let rows = db.rows(
-        "SELECT symbol, ts, price FROM trades ORDER BY ts DESC LIMIT 1 BY symbol",
-    );
+    let rows = db.rows("SELECT symbol, ts, price FROM trades ORDER BY ts DESC LIMIT 1 BY symbol");
     let mut latest: BTreeMap<i64, Tick> = BTreeMap::new();
     for t in &trades {
         let entry = latest.entry(t.0).or_insert(*t);
@@ -292,20 +304,29 @@ fn explain_names_the_join_strategy_and_the_pushed_down_scans() {
 fn unsupported_composites_are_named() {
     let (mut db, _, _) = market();
     for (sql, named) in [
-        ("SELECT symbol FROM trades UNION SELECT symbol FROM quotes", "UNION"),
+        (
+            "SELECT symbol FROM trades UNION SELECT symbol FROM quotes",
+            "UNION",
+        ),
         ("SELECT * FROM trades, quotes", "FROM list"),
-        ("SELECT * FROM trades t FULL OUTER JOIN quotes q ON t.symbol = q.symbol", "join"),
+        (
+            "SELECT * FROM trades t FULL OUTER JOIN quotes q ON t.symbol = q.symbol",
+            "join",
+        ),
     ] {
         let error = db.run(sql).unwrap_err().to_string();
         assert!(error.contains(named), "{sql}: {error}");
     }
 }
 
-/// Brute-force OHLCV bars of `step` ns per symbol: (symbol, bucket) -> (o, h, l, c, v).
-fn bars(trades: &[Tick], step: i64) -> BTreeMap<(i64, i64), (f64, f64, f64, f64, i64)> {
+/// One OHLCV bar: open, high, low, close, volume.
+type Bar = (f64, f64, f64, f64, i64);
+
+/// Brute-force OHLCV bars of `step` ns per symbol: (symbol, bucket) -> bar.
+fn bars(trades: &[Tick], step: i64) -> BTreeMap<(i64, i64), Bar> {
     let mut sorted = trades.to_vec();
     sorted.sort_by_key(|t| t.1);
-    let mut bars: BTreeMap<(i64, i64), (f64, f64, f64, f64, i64)> = BTreeMap::new();
+    let mut bars: BTreeMap<(i64, i64), Bar> = BTreeMap::new();
     for (s, ts, p, v) in sorted {
         let bucket = ts.div_euclid(step) * step;
         let bar = bars.entry((s, bucket)).or_insert((p, p, p, p, 0));
@@ -343,7 +364,11 @@ fn ohlc_bars_by_xbar_time_bucket_and_sample_by_agree_with_brute_force() {
 #[test]
 fn sample_by_fill_prev_and_null_cover_every_bucket_of_every_symbol() {
     let (mut db, trades, _) = market();
-    let mine: Vec<Tick> = trades.iter().filter(|t| t.0 == 2 || t.0 == 5).copied().collect();
+    let mine: Vec<Tick> = trades
+        .iter()
+        .filter(|t| t.0 == 2 || t.0 == 5)
+        .copied()
+        .collect();
     let expected = bars(&mine, 200);
     let first = expected.keys().map(|k| k.1).min().unwrap();
     let last = expected.keys().map(|k| k.1).max().unwrap();
@@ -431,7 +456,10 @@ fn asof_tolerance_drops_stale_quotes() {
          ON t.symbol = q.symbol AND t.ts >= q.ts TOLERANCE 15ns",
     );
     assert_eq!(int(&rows[0][0]), fresh.len() as i64);
-    assert_eq!(int(&rows[0][1]), fresh.iter().map(|(_, q)| q.3).sum::<i64>());
+    assert_eq!(
+        int(&rows[0][1]),
+        fresh.iter().map(|(_, q)| q.3).sum::<i64>()
+    );
 }
 
 #[test]

@@ -12,7 +12,6 @@ use quecto_engine::ring::{HashRing, ShardId};
 use quecto_engine::storage::store::ShardStore;
 use quecto_engine::types::{DataType, Value};
 
-
 const SECOND: i64 = 1_000_000_000;
 
 struct Tick {

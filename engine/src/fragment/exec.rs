@@ -17,7 +17,7 @@ use crate::storage::table::TableStore;
 use crate::types::Value;
 
 /// Most rows one fragment may return; more is `EngineError::ResultTooLarge`.
-pub const FRAGMENT_ROWS_MAX: usize = 1 << 20;
+pub const FRAGMENT_ROWS_MAX: usize = 1 << 24;
 
 /// One group's key and partial states.
 #[derive(Clone, Debug, PartialEq)]

@@ -108,8 +108,10 @@ fn join(
             let types: Vec<_> = right_node.columns.iter().map(|c| c.data_type).collect();
             let order = ordering_column(&types, right_node.timestamp);
             let mut aggregate = |window: &[&[Value]]| -> Result<Vec<Value>, QueryError> {
-                let mut states: Vec<AggState> =
-                    aggregates.iter().map(|a| AggState::new(a.function)).collect();
+                let mut states: Vec<AggState> = aggregates
+                    .iter()
+                    .map(|a| AggState::new(a.function))
+                    .collect();
                 let mut args = Vec::new();
                 for (position, row) in window.iter().enumerate() {
                     let at = match order.and_then(|o| row.get(o)) {

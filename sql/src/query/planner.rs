@@ -136,7 +136,7 @@ impl Planner<'_> {
         let star = star_select()?;
         let mut outer = query.clone();
         outer.with = None;
-        outer.body = Box::new(SetExpr::Select(Box::new(star.clone())));
+        *outer.body = SetExpr::Select(Box::new(star.clone()));
         self.select_over(&outer, &star, node)
     }
 
@@ -230,7 +230,10 @@ impl Planner<'_> {
         if !from.joins.is_empty() {
             return None;
         }
-        let TableFactor::Table { name, args: None, .. } = &from.relation else {
+        let TableFactor::Table {
+            name, args: None, ..
+        } = &from.relation
+        else {
             return None;
         };
         let table = object_name(name);
@@ -267,7 +270,9 @@ impl Planner<'_> {
                 ..
             } => {
                 let table = object_name(name);
-                let qualifier = alias.as_ref().map_or(table.clone(), |a| a.name.value.clone());
+                let qualifier = alias
+                    .as_ref()
+                    .map_or(table.clone(), |a| a.name.value.clone());
                 let cte = self
                     .ctes
                     .iter()
@@ -330,7 +335,13 @@ impl Planner<'_> {
             JoinOperator::AsOf {
                 match_condition,
                 constraint,
-            } => asof_strategy(&left, &right, match_condition, constraint, window_aggregates)?,
+            } => asof_strategy(
+                &left,
+                &right,
+                match_condition,
+                constraint,
+                window_aggregates,
+            )?,
             other => {
                 let text = format!("{other:?}");
                 let kind = text.split('(').next().unwrap_or_default().to_string();
@@ -434,7 +445,12 @@ fn split_condition(
                 _ => None,
             };
             for conjunct in conjuncts(expr) {
-                let Expr::BinaryOp { left: a, op, right: b } = conjunct else {
+                let Expr::BinaryOp {
+                    left: a,
+                    op,
+                    right: b,
+                } = conjunct
+                else {
                     split.residual.push(conjunct.clone());
                     continue;
                 };
@@ -549,12 +565,12 @@ enum AsofMarker {
         before: i64,
         after: i64,
     },
-    Condition(Expr),
+    Condition(Box<Expr>),
 }
 
 fn asof_marker(expr: &Expr) -> Result<AsofMarker, QueryError> {
     let Expr::Function(f) = expr else {
-        return Ok(AsofMarker::Condition(expr.clone()));
+        return Ok(AsofMarker::Condition(Box::new(expr.clone())));
     };
     let name = f.name.to_string().to_ascii_lowercase();
     let args = function_args(f)?;
@@ -577,7 +593,7 @@ fn asof_marker(expr: &Expr) -> Result<AsofMarker, QueryError> {
             before: int(args.first())?.unwrap_or(0),
             after: int(args.get(1))?.unwrap_or(0),
         },
-        _ => AsofMarker::Condition(expr.clone()),
+        _ => AsofMarker::Condition(Box::new(expr.clone())),
     })
 }
 
@@ -591,7 +607,7 @@ fn asof_strategy(
     let marker = asof_marker(match_condition)?;
     let mut split = split_condition(left, right, constraint)?;
     if let AsofMarker::Condition(condition) = &marker {
-        let extra = split_condition(left, right, &JoinConstraint::On(condition.clone()))?;
+        let extra = split_condition(left, right, &JoinConstraint::On((**condition).clone()))?;
         split.comparisons.extend(extra.comparisons);
         split.residual.extend(extra.residual);
     }
@@ -1098,12 +1114,14 @@ impl Planner<'_> {
 
     fn window_select(&mut self, query: &Query, select: &Select) -> Result<PlannedNode, QueryError> {
         let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-        if grouped || select.projection.iter().any(|i| match i {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-                contains_aggregate(e) && !has_window(e)
-            }
-            _ => false,
-        }) {
+        if grouped
+            || select.projection.iter().any(|i| match i {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    contains_aggregate(e) && !has_window(e)
+                }
+                _ => false,
+            })
+        {
             return Err(unsupported(
                 "window functions together with GROUP BY in one SELECT (aggregate in a subquery first)",
             ));
@@ -1116,7 +1134,7 @@ impl Planner<'_> {
         base_query.with = None;
         base_query.order_by = None;
         base_query.limit_clause = None;
-        base_query.body = Box::new(SetExpr::Select(Box::new(base.clone())));
+        *base_query.body = SetExpr::Select(Box::new(base.clone()));
         let input = self.select(&base_query, &base)?;
         let schema = input.schema();
         let types: Vec<DataType> = schema.columns.iter().map(|c| c.data_type).collect();
@@ -1166,7 +1184,7 @@ impl Planner<'_> {
         select: &Select,
         marker: GroupMarker,
     ) -> Result<PlannedNode, QueryError> {
-        let input_columns = self.from_columns(select)?;
+        let input_columns = self.columns_of_from(select)?;
         let timestamp_name = input_columns
             .timestamp
             .map(|t| input_columns.columns[t].name.clone())
@@ -1177,7 +1195,10 @@ impl Planner<'_> {
             GroupMarker::LatestOn { timestamp, keys } => {
                 if let Some(ts) = &timestamp {
                     if !ts.to_string().eq_ignore_ascii_case(&timestamp_name)
-                        && !ts.to_string().to_ascii_lowercase().ends_with(&format!(".{}", timestamp_name.to_ascii_lowercase()))
+                        && !ts
+                            .to_string()
+                            .to_ascii_lowercase()
+                            .ends_with(&format!(".{}", timestamp_name.to_ascii_lowercase()))
                     {
                         return Err(unsupported(&format!(
                             "LATEST ON `{ts}`: only the designated timestamp `{timestamp_name}`"
@@ -1206,7 +1227,7 @@ impl Planner<'_> {
     }
 
     /// The columns of a SELECT's FROM (planned once to learn them; its scans are discarded).
-    fn from_columns(&mut self, select: &Select) -> Result<PlannedNode, QueryError> {
+    fn columns_of_from(&mut self, select: &Select) -> Result<PlannedNode, QueryError> {
         let scans_before = self.scans.len();
         let mut star = star_select()?;
         star.from = select.from.clone();
@@ -1243,7 +1264,10 @@ impl Planner<'_> {
             match item {
                 SelectItem::Wildcard(_) => {
                     for column in &input.columns {
-                        wrap(&Expr::Identifier(Ident::new(&column.name)), column.name.clone())
+                        wrap(
+                            &Expr::Identifier(Ident::new(&column.name)),
+                            column.name.clone(),
+                        )
                     }
                 }
                 SelectItem::UnnamedExpr(e) => wrap(e, e.to_string()),
@@ -1326,7 +1350,10 @@ impl Planner<'_> {
         let mut rewritten = select.clone();
         rewritten.projection = projection;
         rewritten.group_by = GroupByExpr::Expressions(group_by, Vec::new());
-        let modes: Vec<FillMode> = fills.iter().map(|f| fill_mode(f)).collect::<Result<_, _>>()?;
+        let modes: Vec<FillMode> = fills
+            .iter()
+            .map(|f| fill_mode(f))
+            .collect::<Result<_, _>>()?;
         let fill_needed = modes.iter().any(|m| !matches!(m, FillMode::None));
         let mut ordered = query.clone();
         ordered.with = None;
@@ -1354,7 +1381,11 @@ impl Planner<'_> {
             .iter()
             .enumerate()
             .map(|(i, &column)| {
-                let mode = modes.get(i).or(modes.last()).cloned().unwrap_or(FillMode::None);
+                let mode = modes
+                    .get(i)
+                    .or(modes.last())
+                    .cloned()
+                    .unwrap_or(FillMode::None);
                 (column, mode)
             })
             .collect();
@@ -1552,7 +1583,10 @@ fn bind_window(
         .collect::<Result<Vec<_>, _>>()?;
     let mut order_by = Vec::new();
     for key in &over.order_by {
-        order_by.push((column_of(&key.expr)?, matches!(key.options.sort, Some(sqlparser::ast::OrderBySort::Desc))));
+        order_by.push((
+            column_of(&key.expr)?,
+            matches!(key.options.sort, Some(sqlparser::ast::OrderBySort::Desc)),
+        ));
     }
     let ordered_function = !matches!(
         function,

@@ -60,7 +60,10 @@ pub fn run_over_rows(
                 let slot = match index.get(&parts) {
                     Some(&slot) => slot,
                     None => {
-                        let states = aggregates.iter().map(|a| AggState::new(a.function)).collect();
+                        let states = aggregates
+                            .iter()
+                            .map(|a| AggState::new(a.function))
+                            .collect();
                         groups.push(Group { key, states });
                         index.insert(parts, groups.len() - 1);
                         groups.len() - 1
@@ -76,7 +79,10 @@ pub fn run_over_rows(
                 }
             }
             if groups.is_empty() && group_by.is_empty() {
-                let states = aggregates.iter().map(|a| AggState::new(a.function)).collect();
+                let states = aggregates
+                    .iter()
+                    .map(|a| AggState::new(a.function))
+                    .collect();
                 groups.push(Group {
                     key: Vec::new(),
                     states,
