@@ -9,9 +9,13 @@
 //! synthetic schema of the intermediate result's columns, and its fragment is run over the
 //! rows in memory (`rows::run_over_rows`) before the usual merge.
 
+mod ast;
 pub mod evaluate;
+mod joins;
+mod markers;
 pub mod planner;
 pub mod rows;
+mod windows;
 
 use quecto_engine::fragment::plan::{AggregateCall, ScalarExpr};
 use quecto_engine::schema::{ColumnDef, TableSchema};
