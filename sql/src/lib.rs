@@ -5,6 +5,7 @@ pub mod bind;
 pub mod error;
 pub mod explain;
 pub mod merge;
+pub mod mutation;
 pub mod result;
 pub mod row_eval;
 pub mod select;

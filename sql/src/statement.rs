@@ -2,6 +2,7 @@
 
 use quecto_engine::batch::{BatchBuilder, RowBatch};
 use quecto_engine::schema::{ColumnDef, TableSchema};
+use quecto_engine::storage::mutate::Mutation;
 use quecto_engine::types::{DataType, Value};
 use sqlparser::ast::{ObjectName, ObjectType, SetExpr, Statement, TableObject};
 use sqlparser::dialect::ClickHouseDialect;
@@ -9,6 +10,7 @@ use sqlparser::parser::Parser;
 
 use crate::bind::{bind_scalar, constant};
 use crate::error::QueryError;
+use crate::mutation::{plan_alter_mutation, plan_delete, plan_update};
 use crate::result::{ResultColumn, ResultSet};
 use crate::row_eval::eval_row;
 use crate::select::{plain_select, plan_select, Catalog, SelectPlan};
@@ -53,6 +55,8 @@ pub enum Plan {
     Explain(Box<SelectPlan>),
     /// An answer known without touching shards (SHOW TABLES, DESCRIBE, SELECT 1).
     Constant(ResultSet),
+    /// DELETE or UPDATE on the shards that may hold the rows.
+    Mutate(Box<Mutation>),
 }
 
 impl Plan {
@@ -64,6 +68,7 @@ impl Plan {
                 | Plan::DropTable { .. }
                 | Plan::Insert { .. }
                 | Plan::SetTtl { .. }
+                | Plan::Mutate(_)
         )
     }
 }
@@ -86,6 +91,9 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
     }
     if let Some(alter) = plan_alter_ttl(sql, catalog) {
         return alter;
+    }
+    if let Some(mutation) = plan_alter_mutation(sql, catalog) {
+        return mutation.map(|m| Plan::Mutate(Box::new(m)));
     }
     let mut statements =
         Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| QueryError::Syntax {
@@ -161,6 +169,8 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
         Statement::ShowTables { .. } => Ok(Plan::Constant(show_tables(catalog))),
         Statement::ExplainTable { table_name, .. } => describe(&object_name(&table_name), catalog),
         Statement::Insert(insert) => plan_insert(&insert, catalog),
+        Statement::Delete(delete) => Ok(Plan::Mutate(Box::new(plan_delete(&delete, catalog)?))),
+        Statement::Update(update) => Ok(Plan::Mutate(Box::new(plan_update(&update, catalog)?))),
         other => Err(QueryError::Unsupported {
             what: format!("statement `{}`", first_words(&other.to_string())),
         }),

@@ -83,6 +83,11 @@ impl TwoShards {
                 });
             }
             Plan::Constant(result) => return Ok(result),
+            Plan::Mutate(mutation) => {
+                for store in &mut self.stores {
+                    store.mutate(&mutation)?;
+                }
+            }
         }
         Ok(ResultSet::default())
     }
