@@ -6,12 +6,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use quecto_engine::batch::{ColumnValues, RowBatch};
+use quecto_engine::batch::{ColumnValues, RowBatch, SymbolKey};
 use quecto_engine::fragment::exec::FragmentResult;
 use quecto_engine::ring::{hash64, HashRing, RoutingTable, ShardId};
 use quecto_engine::runtime::message::{ShardRequest, ShardResponse, ShardStats};
 use quecto_engine::runtime::Shards;
 use quecto_engine::schema::TableSchema;
+use quecto_engine::storage::mutate::Mutation;
 use quecto_engine::types::{DataType, Value};
 use quecto_engine::EngineError;
 use quecto_sql::explain::{explain_lines, explain_query_lines};
@@ -85,7 +86,30 @@ impl Coordinator {
             Plan::Query(plan) => Ok(Some(self.query(&plan).await?)),
             Plan::ExplainQuery(plan) => Ok(Some(self.explain_query(&plan)?)),
             Plan::Constant(result) => Ok(Some(result)),
+            Plan::Mutate(mutation) => {
+                self.mutate(&mutation).await?;
+                Ok(None)
+            }
         }
+    }
+
+    /// Runs a DELETE or UPDATE on every shard that may hold its rows; returns the rows
+    /// affected. Each shard applies it atomically; across shards it is not a transaction (a
+    /// shard whose rows make an expression fail refuses while the others apply).
+    pub async fn mutate(&self, mutation: &Mutation) -> Result<u64, QueryError> {
+        let requests = self
+            .shards_of(mutation.symbols.as_deref())
+            .into_iter()
+            .map(|shard| (shard, ShardRequest::Mutate(Box::new(mutation.clone()))))
+            .collect();
+        let mut rows_affected = 0;
+        for answer in self.shards.call_many(requests).await {
+            if let ShardResponse::Done(rows) = answer? {
+                rows_affected += rows;
+            }
+        }
+        tracing::info!(table = %mutation.table, rows_affected, "DELETE/UPDATE");
+        Ok(rows_affected)
     }
 
     /// Creates `schema`'s table on every shard unless it exists.
@@ -178,7 +202,12 @@ impl Coordinator {
 
     /// The shards a fragment must run on: the owners of its symbols, or all.
     pub fn target_shards(&self, plan: &SelectPlan) -> Vec<usize> {
-        match &plan.fragment.symbols {
+        self.shards_of(plan.fragment.symbols.as_deref())
+    }
+
+    /// The shards owning `symbols` (ascending, once each), or every shard when `None`.
+    fn shards_of(&self, symbols: Option<&[SymbolKey]>) -> Vec<usize> {
+        match symbols {
             Some(keys) => {
                 let mut routing = self.routing.borrow_mut();
                 let mut shards: Vec<usize> = keys.iter().map(|k| routing.route(k)).collect();

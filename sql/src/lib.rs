@@ -7,6 +7,7 @@ pub mod error;
 pub mod explain;
 pub mod functions;
 pub mod merge;
+pub mod mutation;
 pub mod preparse;
 pub mod query;
 pub mod relation;

@@ -303,7 +303,7 @@ pub(crate) fn contains_aggregate(expr: &Expr) -> bool {
 }
 
 /// The symbols a filter restricts the scan to, from top-level `symbol = X` / `symbol IN (..)`.
-fn routed_symbols(filter: &ScalarExpr, symbol_index: usize) -> Option<Vec<SymbolKey>> {
+pub(crate) fn routed_symbols(filter: &ScalarExpr, symbol_index: usize) -> Option<Vec<SymbolKey>> {
     match filter {
         ScalarExpr::Binary {
             op: BinaryOp::And,

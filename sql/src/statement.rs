@@ -2,6 +2,7 @@
 
 use quecto_engine::batch::{BatchBuilder, RowBatch};
 use quecto_engine::schema::{ColumnDef, TableSchema};
+use quecto_engine::storage::mutate::Mutation;
 use quecto_engine::types::{DataType, Value};
 use sqlparser::ast::{ObjectName, ObjectType, SetExpr, Statement, TableObject};
 use sqlparser::dialect::ClickHouseDialect;
@@ -9,6 +10,7 @@ use sqlparser::parser::Parser;
 
 use crate::bind::{bind_scalar, constant};
 use crate::error::QueryError;
+use crate::mutation::{plan_alter_mutation, plan_delete, plan_update};
 use crate::query::planner::plan_query;
 use crate::query::{Node, QueryPlan};
 use crate::result::{ResultColumn, ResultSet};
@@ -59,6 +61,8 @@ pub enum Plan {
     ExplainQuery(Box<QueryPlan>),
     /// An answer known without touching shards (SHOW TABLES, DESCRIBE, SELECT 1).
     Constant(ResultSet),
+    /// DELETE or UPDATE on the shards that may hold the rows.
+    Mutate(Box<Mutation>),
 }
 
 impl Plan {
@@ -70,6 +74,7 @@ impl Plan {
                 | Plan::DropTable { .. }
                 | Plan::Insert { .. }
                 | Plan::SetTtl { .. }
+                | Plan::Mutate(_)
         )
     }
 }
@@ -108,6 +113,9 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
     }
     if let Some(alter) = plan_alter_ttl(sql, catalog) {
         return alter;
+    }
+    if let Some(mutation) = plan_alter_mutation(sql, catalog) {
+        return mutation.map(|m| Plan::Mutate(Box::new(m)));
     }
     let rewritten = crate::preparse::rewrite(sql)?;
     let mut statements =
@@ -184,6 +192,8 @@ pub fn plan_sql<C: Catalog + TableLister>(sql: &str, catalog: &C) -> Result<Plan
         Statement::ShowTables { .. } => Ok(Plan::Constant(show_tables(catalog))),
         Statement::ExplainTable { table_name, .. } => describe(&object_name(&table_name), catalog),
         Statement::Insert(insert) => plan_insert(&insert, catalog),
+        Statement::Delete(delete) => Ok(Plan::Mutate(Box::new(plan_delete(&delete, catalog)?))),
+        Statement::Update(update) => Ok(Plan::Mutate(Box::new(plan_update(&update, catalog)?))),
         other => Err(QueryError::Unsupported {
             what: format!("statement `{}`", first_words(&other.to_string())),
         }),

@@ -79,6 +79,7 @@ fn replay(store: &mut ShardStore, record: RecoveredRecord) {
         WalEntry::CreateTable { schema, .. } => store.create_table(schema, true),
         WalEntry::DropTable { table, .. } => store.drop_table(&table, true),
         WalEntry::SetTtl { table, ttl_seconds } => store.set_ttl(&table, ttl_seconds),
+        WalEntry::Mutation(mutation) => store.mutate(&mutation).map(drop),
         WalEntry::Checkpoint { .. } => Ok(()),
     };
     if let Err(error) = applied {

@@ -13,9 +13,11 @@ use crate::error::EngineError;
 use crate::fragment::exec::{run_fragment, FragmentResult};
 use crate::fragment::plan::Fragment;
 use crate::schema::TableSchema;
+use crate::storage::mutate::Mutation;
 use crate::storage::store::ShardStore;
 use crate::wal::{
-    encode_create_table, encode_drop_table, encode_set_ttl, RecordKind, SyncMode, Wal, WalStats,
+    encode_create_table, encode_drop_table, encode_mutation, encode_set_ttl, RecordKind, SyncMode,
+    Wal, WalStats,
 };
 
 /// Nanoseconds since the Unix epoch, now.
@@ -57,6 +59,8 @@ pub enum ShardRequest {
         /// TTL in seconds; `None` removes it.
         ttl_seconds: Option<u64>,
     },
+    /// Delete or update rows this shard owns; answered with `Done(rows affected)`.
+    Mutate(Box<Mutation>),
     /// Report the shard's counters (`/metrics`).
     Stats,
     /// Run a query fragment.
@@ -66,7 +70,7 @@ pub enum ShardRequest {
 /// A shard's answer.
 #[derive(Debug)]
 pub enum ShardResponse {
-    /// Done; for inserts, the rows applied.
+    /// Done; for inserts the rows applied, for mutations the rows deleted or updated.
     Done(u64),
     /// The shard's counters.
     Stats(Box<ShardStats>),
@@ -88,8 +92,8 @@ pub struct ShardState {
     pub checkpoints: Option<CheckpointSettings>,
     /// Writes between their check and their apply.
     writes_in_flight: Cell<usize>,
-    /// True while a checkpoint runs: new writes wait.
-    checkpointing: Cell<bool>,
+    /// True while a checkpoint or a mutation runs: new writes wait.
+    writes_gated: Cell<bool>,
     /// WAL bytes written when the last checkpoint finished.
     log_bytes_at_checkpoint: Cell<u64>,
 }
@@ -124,6 +128,15 @@ struct WriteGuard<'a>(&'a Cell<usize>);
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
+    }
+}
+
+/// Holds the write gate shut for as long as it lives (an exclusive write).
+struct GateGuard<'a>(&'a Cell<bool>);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 
@@ -172,21 +185,35 @@ impl ShardState {
     }
 
     async fn begin_write(&self) -> WriteGuard<'_> {
-        while self.checkpointing.get() {
+        while self.writes_gated.get() {
             glommio::timer::sleep(GATE_POLL).await;
         }
         self.writes_in_flight.set(self.writes_in_flight.get() + 1);
         WriteGuard(&self.writes_in_flight)
     }
 
+    /// Waits for the gate, shuts it, then waits until every write in flight is applied: the
+    /// caller then runs alone among writes, and everything logged is applied.
+    async fn begin_exclusive_write(&self) -> GateGuard<'_> {
+        while self.writes_gated.get() {
+            glommio::timer::sleep(GATE_POLL).await;
+        }
+        self.writes_gated.set(true);
+        let guard = GateGuard(&self.writes_gated);
+        while self.writes_in_flight.get() > 0 {
+            glommio::timer::sleep(GATE_POLL).await;
+        }
+        guard
+    }
+
     /// Clean stop: gates writes, takes a final checkpoint (so the next start replays nothing)
     /// and closes the log. Writes that arrive afterwards wait at the gate until the process
     /// ends, unacknowledged.
     pub async fn shutdown(&self) -> Result<(), EngineError> {
-        while self.checkpointing.get() {
+        while self.writes_gated.get() {
             glommio::timer::sleep(GATE_POLL).await;
         }
-        self.checkpointing.set(true);
+        self.writes_gated.set(true);
         self.checkpoint().await?;
         if let Some(wal) = &self.wal {
             wal.close().await?;
@@ -203,23 +230,23 @@ impl ShardState {
             .stats()
             .written_bytes
             .saturating_sub(self.log_bytes_at_checkpoint.get());
-        if self.checkpointing.get() || (!force && grown < settings.log_bytes) {
+        if self.writes_gated.get() || (!force && grown < settings.log_bytes) {
             return;
         }
-        self.checkpointing.set(true);
+        self.writes_gated.set(true);
         let shard = Rc::clone(self);
         glommio::spawn_local(async move {
             if let Err(error) = shard.checkpoint().await {
                 // The log still holds everything: a failed checkpoint costs replay time only.
                 tracing::error!(shard = shard.index, "checkpoint failed: {error}");
             }
-            shard.checkpointing.set(false);
+            shard.writes_gated.set(false);
         })
         .detach();
     }
 
     /// Waits out the writes in flight, snapshots every table, publishes the manifest and
-    /// recycles the log through the covered LSN. Runs with `checkpointing` set.
+    /// recycles the log through the covered LSN. Runs with `writes_gated` set.
     async fn checkpoint(&self) -> Result<(), EngineError> {
         let (Some(wal), Some(settings)) = (&self.wal, &self.checkpoints) else {
             return Ok(());
@@ -264,7 +291,12 @@ pub async fn handle_request(
         request,
         ShardRequest::DropTable { .. } | ShardRequest::SetTtl { .. }
     );
-    let answer = {
+    let answer = if matches!(request, ShardRequest::Mutate(_)) {
+        // A mutation reads what earlier writes left and must be logged and applied in the
+        // same place among them: it runs alone.
+        let _exclusive = shard.begin_exclusive_write().await;
+        apply_request(shard, request).await
+    } else {
         let _write = if is_write {
             Some(shard.begin_write().await)
         } else {
@@ -276,6 +308,30 @@ pub async fn handle_request(
         shard.checkpoint_if_due(force_checkpoint);
     }
     answer
+}
+
+/// Prepares `mutation` (nothing changes if that fails), logs it when it affects any row, then
+/// installs it. Runs with the write gate held (`begin_exclusive_write`).
+async fn mutate(shard: &ShardState, mutation: &Mutation) -> Result<ShardResponse, EngineError> {
+    let prepared = shard.store.borrow_mut().prepare_mutation(mutation)?;
+    let rows_affected = prepared.rows_affected();
+    if rows_affected == 0 {
+        return Ok(ShardResponse::Done(0));
+    }
+    if let Some(wal) = &shard.wal {
+        log_write(wal, RecordKind::Mutation, |out| {
+            encode_mutation(out, mutation)
+        })
+        .await?;
+    }
+    shard.store.borrow_mut().apply_mutation(prepared)?;
+    tracing::info!(
+        shard = shard.index,
+        table = %mutation.table,
+        rows_affected,
+        "mutation applied"
+    );
+    Ok(ShardResponse::Done(rows_affected))
 }
 
 async fn apply_request(
@@ -341,6 +397,7 @@ async fn apply_request(
             shard.store.borrow_mut().set_ttl(&table, ttl_seconds)?;
             Ok(ShardResponse::Done(0))
         }
+        ShardRequest::Mutate(mutation) => mutate(shard, &mutation).await,
         ShardRequest::Stats => Ok(ShardResponse::Stats(Box::new(shard.stats()))),
         ShardRequest::Run(fragment) => {
             let result = run_fragment(&shard.store.borrow(), &fragment)?;

@@ -4,6 +4,7 @@
 pub mod chunk;
 pub mod dictionary;
 pub mod memo;
+pub mod mutate;
 pub mod partition;
 pub mod store;
 pub mod table;

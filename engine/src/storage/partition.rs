@@ -12,7 +12,8 @@ use crate::types::DataType;
 pub struct Partition {
     /// The symbol every row has.
     pub key: SymbolKey,
-    /// Chunks in timestamp order; all but the last are full.
+    /// Chunks in timestamp order; all but the last are full (TTL expiry may leave the first
+    /// one partial).
     pub chunks: Vec<Chunk>,
     /// Total rows.
     pub rows_count: usize,
@@ -128,7 +129,9 @@ impl Partition {
         &mut self.chunks[last]
     }
 
-    fn append_in_order(&mut self, rows: &Chunk, layout: Layout<'_>) {
+    /// Appends `rows`, which start at or after the last timestamp, filling the last chunk
+    /// first. Leaves `rows_count` to the caller.
+    pub(super) fn append_in_order(&mut self, rows: &Chunk, layout: Layout<'_>) {
         let mut start = 0;
         while start < rows.rows_count {
             let last = self.last_chunk_with_room(layout);

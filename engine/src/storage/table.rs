@@ -16,7 +16,7 @@ pub struct TableStore {
     /// The table's schema.
     pub schema: TableSchema,
     /// Column types in schema order (a copy kept for partition layout).
-    types: Vec<DataType>,
+    pub(super) types: Vec<DataType>,
     /// Partitions in creation order.
     pub partitions: Vec<Partition>,
     /// Partition index by string symbol.
@@ -46,11 +46,16 @@ impl TableStore {
 
     /// The partition of `key`, if this shard holds rows for it.
     pub fn partition(&self, key: &SymbolKey) -> Option<&Partition> {
+        self.partition_index(key).map(|i| &self.partitions[i])
+    }
+
+    /// The index in `partitions` of `key`'s partition, if this shard holds rows for it.
+    pub(super) fn partition_index(&self, key: &SymbolKey) -> Option<usize> {
         let index = match key {
             SymbolKey::Int(v) => self.by_int.get(v),
             SymbolKey::Str(s) => self.by_string.get(&**s),
         };
-        index.map(|&i| &self.partitions[i as usize])
+        index.map(|&i| i as usize)
     }
 
     /// Applies `rows` of `batch` (all rows when `None`), which this shard owns. Rows are
@@ -281,6 +286,12 @@ impl TableStore {
         for partition in &mut self.partitions {
             partition.expire_before(cutoff_ns, layout);
         }
+        self.drop_empty_partitions();
+        before - self.rows_count
+    }
+
+    /// Removes partitions left without rows, then re-indexes the rest and recounts the rows.
+    pub(super) fn drop_empty_partitions(&mut self) {
         self.partitions.retain(|p| p.rows_count > 0);
         self.by_string.clear();
         self.by_int.clear();
@@ -291,7 +302,6 @@ impl TableStore {
             };
         }
         self.rows_count = self.partitions.iter().map(|p| p.rows_count as u64).sum();
-        before - self.rows_count
     }
 
     /// A resolver from this table's dictionary ids to names.

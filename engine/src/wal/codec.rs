@@ -14,17 +14,24 @@
 //!              | (name str16 | data_type u8)* | symbol_index u16 | timestamp_index u16
 //! DropTable    version u8 | if_exists u8 | name str16
 //! Checkpoint   version u8 | covered_lsn u64
+//! Mutation     see `codec::mutation`
 //! str16        size u16 | UTF-8 bytes
 //! ```
 //!
 //! An insert is logged with only the rows the shard owns (the router's row indices are
 //! gathered at encode time), so a batch split over N shards is not logged N times whole.
 
+mod function_codes;
+mod mutation;
+
+pub use mutation::{encode_mutation, MUTATION_EXPR_DEPTH_MAX};
+
 use super::error::CodecError;
 use super::record::{RecordKind, WAL_RECORD_PAYLOAD_SIZE_MAX};
 use super::Lsn;
 use crate::batch::{BatchColumn, ColumnValues, RowBatch, StringColumn};
 use crate::schema::{ColumnDef, TableSchema, NAME_SIZE_MAX, TABLE_COLUMNS_MAX};
+use crate::storage::mutate::Mutation;
 use crate::types::DataType;
 
 /// The payload format version written by this code.
@@ -72,6 +79,8 @@ pub enum WalEntry {
         /// The new TTL in seconds; `None` removes it.
         ttl_seconds: Option<u64>,
     },
+    /// A DELETE or UPDATE, as the shard ran it.
+    Mutation(Box<Mutation>),
 }
 
 /// Decodes the payload of a record of `kind`.
@@ -92,6 +101,9 @@ pub fn decode_entry(kind: RecordKind, payload: &[u8]) -> Result<WalEntry, CodecE
         }
         RecordKind::SetTtl => decode_set_ttl(payload)
             .map(|(table, ttl_seconds)| WalEntry::SetTtl { table, ttl_seconds }),
+        RecordKind::Mutation => {
+            mutation::decode_mutation(payload).map(|m| WalEntry::Mutation(Box::new(m)))
+        }
     }
 }
 

@@ -51,7 +51,7 @@ pub type Lsn = u64;
 
 pub use codec::{
     decode_entry, decode_insert_batch, encode_checkpoint, encode_create_table, encode_drop_table,
-    encode_insert_batch, encode_set_ttl, WalEntry,
+    encode_insert_batch, encode_mutation, encode_set_ttl, WalEntry,
 };
 pub use error::{CodecError, WalError};
 pub use record::{RecordKind, WAL_RECORD_HEADER_SIZE, WAL_RECORD_PAYLOAD_SIZE_MAX};

@@ -41,6 +41,8 @@ pub enum RecordKind {
     Checkpoint = 4,
     /// A table's TTL changed (`codec::encode_set_ttl`).
     SetTtl = 5,
+    /// A DELETE or UPDATE (`codec::encode_mutation`).
+    Mutation = 6,
 }
 
 impl RecordKind {
@@ -57,6 +59,7 @@ impl RecordKind {
             3 => Some(RecordKind::DropTable),
             4 => Some(RecordKind::Checkpoint),
             5 => Some(RecordKind::SetTtl),
+            6 => Some(RecordKind::Mutation),
             _ => None,
         }
     }
@@ -253,6 +256,7 @@ mod tests {
             RecordKind::DropTable,
             RecordKind::Checkpoint,
             RecordKind::SetTtl,
+            RecordKind::Mutation,
         ] {
             assert_eq!(RecordKind::from_byte(kind.to_byte()), Some(kind));
             let bytes = encoded(7, kind, b"hello, wal");
@@ -272,7 +276,7 @@ mod tests {
             }
         }
         assert_eq!(RecordKind::from_byte(0), None);
-        assert_eq!(RecordKind::from_byte(6), None);
+        assert_eq!(RecordKind::from_byte(7), None);
     }
 
     #[test]

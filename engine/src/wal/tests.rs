@@ -119,6 +119,7 @@ fn payload_for(lsn: Lsn) -> (RecordKind, Vec<u8>) {
         WalEntry::InsertBatch { table, batch } => encode_insert_batch(&mut out, table, batch, None),
         WalEntry::DropTable { table, if_exists } => encode_drop_table(&mut out, table, *if_exists),
         WalEntry::SetTtl { table, ttl_seconds } => encode_set_ttl(&mut out, table, *ttl_seconds),
+        WalEntry::Mutation(mutation) => encode_mutation(&mut out, mutation),
         WalEntry::Checkpoint { covered_lsn } => {
             encode_checkpoint(&mut out, *covered_lsn);
             Ok(())

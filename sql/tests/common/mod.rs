@@ -85,6 +85,11 @@ impl TwoShards {
             }
             Plan::Explain(plan) => return Ok(explain_rows(self.explain_lines(&plan))),
             Plan::Constant(result) => return Ok(result),
+            Plan::Mutate(mutation) => {
+                for store in &mut self.stores {
+                    store.mutate(&mutation)?;
+                }
+            }
         }
         Ok(ResultSet::default())
     }
