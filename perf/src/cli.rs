@@ -13,6 +13,8 @@ use crate::limits::{
     FSYNC_SAMPLES_COUNT_MAX, INGEST_CORES_MAX, ITERATIONS_COUNT_MAX, ROWS_MAX, SYMBOLS_COUNT_MAX,
     WAL_BATCH_MS_MAX, WRITERS_PER_EXECUTOR_MAX,
 };
+use crate::peers::PeersLoadConfig;
+use crate::tickgen::TICK_SEED_DEFAULT;
 use clap::Args;
 use quecto_engine::wal::SyncMode;
 use std::path::PathBuf;
@@ -115,6 +117,42 @@ pub struct SuiteArgs {
     /// Full-table scans before measuring.
     #[arg(long, default_value_t = 5)]
     pub scan_warmup: u64,
+}
+
+/// Flags of `peers-load`.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct PeersLoadArgs {
+    /// Server to load.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Trades to generate (the harness's --rows; its --quick is 1,000,000).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Quotes to generate (default: as many as trades).
+    #[arg(long)]
+    pub quote_rows: Option<u64>,
+    /// The data set's seed (the harness's default is 42).
+    #[arg(long, default_value_t = TICK_SEED_DEFAULT)]
+    pub seed: u64,
+    /// Rows per RowBinary request (a request must fit the server's body and WAL record limits).
+    #[arg(long, default_value_t = 262_144)]
+    pub chunk: u64,
+}
+
+impl PeersLoadArgs {
+    /// The checked load settings.
+    pub fn config(&self) -> Result<PeersLoadConfig, BenchError> {
+        let quote_rows = self.quote_rows.unwrap_or(self.rows);
+        range_check("rows", self.rows, 1, ROWS_MAX)?;
+        range_check("quote-rows", quote_rows, 1, ROWS_MAX)?;
+        range_check("chunk", self.chunk, 1, BATCH_ROWS_MAX)?;
+        Ok(PeersLoadConfig {
+            trades_rows_count: self.rows as usize,
+            quotes_rows_count: quote_rows as usize,
+            seed: self.seed,
+            chunk_rows_count: self.chunk as usize,
+        })
+    }
 }
 
 /// A measured loop: `warmup` unrecorded iterations, then `count` recorded ones.
@@ -323,6 +361,68 @@ mod tests {
     struct InsertOnly {
         #[command(flatten)]
         args: InsertArgs,
+    }
+
+    #[derive(Parser, Debug)]
+    struct PeersLoadOnly {
+        #[command(flatten)]
+        args: PeersLoadArgs,
+    }
+
+    #[test]
+    fn peers_load_defaults_are_the_quick_data_set_and_counts_are_checked() -> Result<(), clap::Error>
+    {
+        let args = PeersLoadOnly::try_parse_from(["peers-load"])?.args;
+        let config = args.config().unwrap();
+        assert_eq!(
+            (
+                config.trades_rows_count,
+                config.quotes_rows_count,
+                config.seed
+            ),
+            (1_000_000, 1_000_000, 42)
+        );
+        let odd =
+            PeersLoadOnly::try_parse_from(["peers-load", "--rows", "7", "--quote-rows", "3"])?;
+        let config = odd.args.config().unwrap();
+        assert_eq!((config.trades_rows_count, config.quotes_rows_count), (7, 3));
+        for (bad, flag) in [
+            (
+                PeersLoadArgs {
+                    rows: 0,
+                    ..args.clone()
+                },
+                "rows",
+            ),
+            (
+                PeersLoadArgs {
+                    quote_rows: Some(ROWS_MAX + 1),
+                    ..args.clone()
+                },
+                "quote-rows",
+            ),
+            (
+                PeersLoadArgs {
+                    chunk: 0,
+                    ..args.clone()
+                },
+                "chunk",
+            ),
+            (
+                PeersLoadArgs {
+                    chunk: BATCH_ROWS_MAX + 1,
+                    ..args.clone()
+                },
+                "chunk",
+            ),
+        ] {
+            let error = bad.config().unwrap_err();
+            assert!(
+                matches!(error, BenchError::Argument { name, .. } if name == flag),
+                "{error}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! Pieces, each reusable by other benchmark binaries:
 //! - `client`: a keep-alive HTTP client with typed errors;
 //! - `gen`: the deterministic trade generator and the RowBinary/CSV encoders;
+//! - `tickgen`: the peer benchmark's seeded trades + quotes data set, bit-identical to gen.py;
+//! - `peers`: that data set loaded into a running server (`peers-load`);
 //! - `bench`: the timed loops behind each subcommand;
 //! - `ingest`: in-process ingest through the engine API, optionally durable (WAL);
 //! - `fsync`: the disk's write + fdatasync floor under a durable acknowledgement;
@@ -17,11 +19,13 @@
 // Wire and data.
 pub mod client;
 pub mod gen;
+pub mod tickgen;
 
 // Measuring and reporting.
 pub mod bench;
 pub mod fsync;
 pub mod ingest;
+pub mod peers;
 pub mod report;
 
 // Plumbing.

@@ -7,11 +7,12 @@
 use clap::{Parser, Subcommand};
 use quecto_perf::bench::{insert_run, line_write, ping_run, query_run, suite_run};
 use quecto_perf::cli::{
-    FsyncArgs, IngestArgs, InsertArgs, LoopCounts, PingArgs, QueryArgs, SuiteArgs,
+    FsyncArgs, IngestArgs, InsertArgs, LoopCounts, PeersLoadArgs, PingArgs, QueryArgs, SuiteArgs,
 };
 use quecto_perf::client::HttpClient;
 use quecto_perf::fsync::fsync_run;
 use quecto_perf::ingest::ingest_run;
+use quecto_perf::peers::peers_load_run;
 use quecto_perf::report::{machine_line, Machine};
 use quecto_perf::BenchError;
 use std::io::Write;
@@ -40,6 +41,9 @@ enum Command {
     Fsync(FsyncArgs),
     /// The standard run: ping, load, VWAP of one symbol, full-table scan, vwap/ping ratio.
     Suite(SuiteArgs),
+    /// Load the peer benchmark's tick data set (trades + quotes, shared/bench/gen.py) into
+    /// the server, replacing those tables, and print the workloads' query literals.
+    PeersLoad(PeersLoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +91,11 @@ fn command_run(out: &mut impl Write, command: &Command) -> Result<(), BenchError
         Command::Suite(args) => {
             let client = HttpClient::new(&args.server.url)?;
             suite_run(out, &client, args)
+        }
+        Command::PeersLoad(args) => {
+            let config = args.config()?;
+            let client = HttpClient::new(&args.server.url)?;
+            peers_load_run(out, &client, &config)
         }
     }
 }

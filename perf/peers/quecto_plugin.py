@@ -1,0 +1,194 @@
+"""QuectoDB as an engine of the peer benchmark harness (shared/bench/run_peers.py).
+
+    run_peers.py --plugin perf/peers/quecto_plugin.py --quick --only quecto
+
+(perf/peers/run.sh does this, with the venv, the release build and one process per engine.)
+
+The harness does the timing, repetitions, answer checks and the report; this file only drives
+our server: it starts `quecto server` on 127.0.0.1 with port 0 and a data directory inside the
+harness's work directory, reads the port from the server's `quecto: listening on
+http://HOST:PORT` line, and stops it (SIGTERM, then SIGKILL) in close() and at exit. Everything
+else goes over the ClickHouse HTTP interface the base class speaks: RowBinary bulk loads, one
+INSERT ... VALUES per row for W1rt, TabSeparated answers.
+
+Environment:
+  QUECTO_BIN          the server binary (default: $CARGO_TARGET_DIR or <repo>/target, release/quecto)
+  QUECTO_ARGS         extra server flags, e.g. "--cores 2 --wal-mode batch" (default: none, so
+                      the server's defaults: every core, WAL fdatasync before each acknowledgement)
+  QUECTO_CHUNK_ROWS   rows per RowBinary request (default 262144)
+  QUECTO_SQL          "clickhouse" (default): the harness's ClickHouse SQL text as is;
+                      "native": our own spellings where we have them (see native_sql)
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import re
+import shlex
+import signal
+import subprocess
+import threading
+
+import run_peers
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LISTENING = re.compile(r"^quecto: listening on http://(?P<host>[^\s:]+):(?P<port>\d+)")
+SERVER_START_S = 60.0
+SERVER_STOP_S = 30.0
+OUR_TYPES = {"symbol": "INT64", "ts": "TIMESTAMP"}
+SQL_TYPES = {"int64": "INT64", "float64": "FLOAT64"}
+
+
+def quecto_binary() -> str:
+    """QUECTO_BIN, else the release binary in the cargo target directory."""
+    explicit = os.environ.get("QUECTO_BIN")
+    if explicit:
+        return explicit
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target")
+    if not os.path.isabs(target):
+        target = os.path.join(REPO_ROOT, target)
+    path = os.path.join(target, "release", "quecto")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"no quecto binary at {path}: run `cargo build --release -p quecto-ops "
+                           f"--bin quecto` or set QUECTO_BIN")
+    return path
+
+
+def columns_sql(spec) -> str:
+    """`(symbol INT64, ts TIMESTAMP, price FLOAT64, ...)` for a harness column spec."""
+    return "(" + ", ".join(f"{n} {OUR_TYPES.get(n, SQL_TYPES[d])}" for n, d in spec) + ")"
+
+
+def native_sql(p: dict) -> dict:
+    """Our own spellings of workloads whose ClickHouse text we run slower or not at all."""
+    s, bar = p["symbol"], p["bar_ns"]
+
+    def ohlc(where):
+        return (f"SELECT count() AS bars, sum(o), sum(h), sum(l), sum(c), sum(v) FROM ("
+                f"SELECT symbol, intDiv(ts, {bar}) AS b, first(price) AS o, max(price) AS h, "
+                f"min(price) AS l, last(price) AS c, sum(volume) AS v FROM trades{where} "
+                f"GROUP BY symbol, b) AS bars")
+
+    return {
+        "w2_vwap_symbol": f"SELECT count(), vwap(price, volume) FROM trades WHERE symbol = {s}",
+        "w4_ohlc_symbol": ohlc(f" WHERE symbol = {s}"),
+        "w4_ohlc_all": ohlc(""),
+        "w5_vwap_by_symbol": ("SELECT symbol, count(), vwap(price, volume) FROM trades "
+                              "GROUP BY symbol ORDER BY symbol"),
+    }
+
+
+
+def _tsv_field(text: str):
+    """One TabSeparated field: \\N is NULL, numbers become int or float."""
+    return None if text == "\\N" else run_peers._tsv_value(text)
+
+
+class QuectoEngine(run_peers.ClickHouseHTTPEngine):
+    """`quecto server` started here on 127.0.0.1, stopped at exit."""
+    name, dialect, timing = "quecto", "clickhouse", "client"
+    chunk_rows = int(os.environ.get("QUECTO_CHUNK_ROWS", str(1 << 18)))
+    unsupported: dict = {}
+
+    def __init__(self):
+        super().__init__(None)
+        self.proc = None
+
+    def start(self, workdir):
+        self.bin = quecto_binary()
+        self.args = ["server", "--host", "127.0.0.1", "--port", "0",
+                     "--data-dir", os.path.join(workdir, "quecto-data")]
+        self.args += shlex.split(os.environ.get("QUECTO_ARGS", ""))
+        self.stderr_path = os.path.join(workdir, "quecto.stderr.log")
+        self.stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([self.bin] + self.args, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.stderr,
+                                     start_new_session=True)
+        atexit.register(self.close)
+        host, port = self._wait_listening()
+        self._connect(f"http://{host}:{port}")
+
+    def _wait_listening(self):
+        """The (host, port) of the listening line; stdout keeps being drained afterwards so
+        the server never blocks on a full pipe."""
+        lines: queue.Queue = queue.Queue()
+
+        def drain(stream):
+            for raw in stream:
+                lines.put(raw.decode(errors="replace").rstrip("\n"))
+            lines.put(None)
+
+        threading.Thread(target=drain, args=(self.proc.stdout,), daemon=True).start()
+        seen = []
+        while True:
+            try:
+                line = lines.get(timeout=SERVER_START_S)
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.close()
+                raise RuntimeError(f"quecto {' '.join(self.args)} did not start; stdout {seen}; "
+                                   f"stderr tail: {self._stderr_tail()}")
+            m = LISTENING.match(line)
+            if m:
+                return m.group("host"), int(m.group("port"))
+            seen.append(line)
+
+    def _stderr_tail(self, size=2000) -> str:
+        try:
+            with open(self.stderr_path, "rb") as fh:
+                return fh.read()[-size:].decode(errors="replace")
+        except OSError:
+            return "?"
+
+    def version(self):
+        out = subprocess.run([self.bin, "--version"], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    def settings(self):
+        return {"server_args": " ".join(self.args),
+                "endpoint": f"http://{self.http_host}:{self.http_port}",
+                "storage": "shards per core, data dir in temp dir, server on 127.0.0.1",
+                "bulk_path": f"POST INSERT ... FORMAT RowBinary, {self.chunk_rows} rows per request",
+                "sql": os.environ.get("QUECTO_SQL", "clickhouse")}
+
+    def create(self, table, spec):
+        self._post(f"DROP TABLE IF EXISTS {table}")
+        self._post(f"CREATE TABLE {table} {columns_sql(spec)}")
+
+    def post_load(self):
+        return {"steps": "none"}
+
+    def sql(self, params):
+        q = run_peers.queries("clickhouse", params)
+        style = os.environ.get("QUECTO_SQL", "clickhouse")
+        if style == "native":
+            q.update(native_sql(params))
+        elif style != "clickhouse":
+            raise ValueError(f"QUECTO_SQL={style!r}: expected clickhouse or native")
+        return q
+
+    def query(self, sql):
+        out = self._post(sql + " FORMAT TabSeparated").decode()
+        return [tuple(_tsv_field(v) for v in line.split("\t")) for line in out.splitlines() if line]
+
+    def server_pids(self):
+        return (self.proc.pid,) if self.proc is not None else ()
+
+    def close(self):
+        super().close()
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(SERVER_STOP_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.stderr.close()
+
+
+ENGINES = {"quecto": QuectoEngine}
