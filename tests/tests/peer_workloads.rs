@@ -5,9 +5,8 @@
 //!
 //! The rows come from `quecto_perf::tickgen`, whose column hashes are pinned to the harness's
 //! `dataset.json` by its own tests; here the query literals are pinned to it as well. The SQL is
-//! the harness's ClickHouse text, which is what `perf/peers/quecto_plugin.py` sends. Workloads
-//! whose SQL needs a construct we do not have yet are `#[ignore]`d with the construct's name:
-//! run them with `cargo test -p quecto-tests --test peer_workloads -- --include-ignored`.
+//! the harness's ClickHouse text, which is what `perf/peers/quecto_plugin.py` sends: derived
+//! tables, intDiv, argMin/argMax and DuckDB's `ASOF JOIN … ON` included.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -222,21 +221,18 @@ fn single_table_workloads_match_the_reference_answers() {
 }
 
 #[test]
-#[ignore = "needs derived tables (FROM (SELECT ...)), intDiv and argMin/argMax"]
 fn w4_ohlc_one_symbol_matches_the_reference_answers() {
     let (server, params, reference) = loaded_server(false);
     check_workload(&server, &params, &reference, "w4_ohlc_symbol");
 }
 
 #[test]
-#[ignore = "needs derived tables (FROM (SELECT ...)), intDiv and argMin/argMax"]
 fn w4_ohlc_all_symbols_matches_the_reference_answers() {
     let (server, params, reference) = loaded_server(false);
     check_workload(&server, &params, &reference, "w4_ohlc_all");
 }
 
 #[test]
-#[ignore = "needs ASOF JOIN ... ON (sqlparser 0.63 wants MATCH_CONDITION) of derived tables"]
 fn w6_asof_join_one_symbol_matches_the_reference_answers() {
     let (server, params, reference) = loaded_server(true);
     check_workload(&server, &params, &reference, "w6_asof_symbol");
