@@ -236,6 +236,42 @@ fn an_insert_larger_than_a_wal_record_survives_kill_9() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One shard's part of an INSERT whose record would exceed the WAL's 16 MiB record cap (with
+/// the default 64 MiB segments) is split too, not refused: it is acknowledged and survives
+/// `kill -9`.
+#[test]
+fn an_insert_over_the_wal_record_cap_is_split_and_survives_kill_9() {
+    let dir = fresh_data_dir();
+    let dir_text = dir.to_string_lossy().into_owned();
+    let args = [
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--cores",
+        "2",
+        "--data-dir",
+        &dir_text,
+    ];
+    let rows = 800_000i64;
+    let csv: String = (0..rows).map(|i| format!("7,{i},{}\n", i % 1000)).collect();
+    let server = ServerProcess::start_raw(&args);
+    let create = server.post_sql("CREATE TABLE wide (symbol INT64, ts TIMESTAMP, v INT64)");
+    assert_eq!(create.status, 200);
+    let reply = server.post_query_with_body("INSERT INTO wide FORMAT CSV", csv.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    server.kill_hard();
+    let server = ServerProcess::start_raw(&args);
+    let answer = server
+        .post_sql("SELECT count(*), sum(v) FROM wide FORMAT TabSeparated")
+        .text();
+    let sum: i64 = (0..rows).map(|i| i % 1000).sum();
+    assert_eq!(answer, format!("{rows}\t{sum}\n"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Rows from a checkpoint (sealed segments) plus rows only in the log after it both survive
 /// `kill -9`; start-up says which LSN the checkpoint covered and replays only the tail.
 #[test]

@@ -103,8 +103,20 @@ pub async fn log_insert(
     let encode_error = |e: crate::wal::CodecError| EngineError::Wal {
         detail: format!("encoding an insert: {e}"),
     };
-    encode_insert_batch(&mut payload, table, batch, rows).map_err(encode_error)?;
-    if payload.len() <= limit {
+    // Encodes `rows` into `payload`: `Ok(false)` when the record would be too large for one
+    // WAL record (the encoder's own cap or this log's), so the caller splits the rows.
+    let encode = |payload: &mut Vec<u8>, rows: Option<&[u32]>| {
+        payload.clear();
+        match encode_insert_batch(payload, table, batch, rows) {
+            Ok(()) => Ok(payload.len() <= limit),
+            Err(crate::wal::CodecError::TooLarge {
+                what: "payload size",
+                ..
+            }) => Ok(false),
+            Err(e) => Err(encode_error(e)),
+        }
+    };
+    if encode(&mut payload, rows)? {
         wal.append_durable(RecordKind::InsertBatch, &payload)
             .await?;
         return Ok(());
@@ -114,12 +126,16 @@ pub async fn log_insert(
     let (mut start, mut piece_rows) = (0, rows.len() / 2);
     while start < rows.len() {
         let end = rows.len().min(start + piece_rows.max(1));
-        payload.clear();
-        encode_insert_batch(&mut payload, table, batch, Some(&rows[start..end]))
-            .map_err(encode_error)?;
-        if payload.len() > limit && end - start > 1 {
-            piece_rows = (end - start) / 2;
-            continue;
+        if !encode(&mut payload, Some(&rows[start..end]))? {
+            if end - start > 1 {
+                piece_rows = (end - start) / 2;
+                continue;
+            }
+            return Err(EngineError::Wal {
+                detail: format!(
+                    "one row of `{table}` does not fit in a WAL record of {limit} bytes"
+                ),
+            });
         }
         wal.append_durable(RecordKind::InsertBatch, &payload)
             .await?;
