@@ -489,3 +489,43 @@ fn window_join_aggregates_the_quotes_around_each_trade() {
         }
     }
 }
+
+#[test]
+fn where_conjuncts_reach_the_join_scans_without_changing_answers() {
+    let (mut db, trades, quotes) = market();
+    let sql = "FROM trades t ASOF JOIN quotes q ON t.symbol = q.symbol AND t.ts >= q.ts \
+               WHERE t.symbol = 3 AND t.volume > 2 AND q.bid > 105";
+    let plan = db.rows(&format!("EXPLAIN SELECT count() {sql}"));
+    let text: String = plan.iter().map(|r| format!("{}\n", r[0])).collect();
+    assert_eq!(text.matches("routed by symbol = 3").count(), 2, "{text}");
+    // The latest quote is chosen among all quotes of the symbol, then `q.bid > 105` filters.
+    let expected: Vec<(Tick, Tick)> = asof_expected(&trades, &quotes)
+        .into_iter()
+        .filter_map(|(t, q)| q.map(|q| (t, q)))
+        .filter(|(t, q)| t.0 == 3 && t.3 > 2 && q.2 > 105.0)
+        .collect();
+    let rows = db.rows(&format!("SELECT count(), sum(t.volume) {sql}"));
+    assert_eq!(int(&rows[0][0]), expected.len() as i64);
+    if !expected.is_empty() {
+        assert_eq!(
+            int(&rows[0][1]),
+            expected.iter().map(|(t, _)| t.3).sum::<i64>()
+        );
+    }
+    let rows = db.rows(
+        "SELECT count() FROM trades t LEFT JOIN quotes q ON t.symbol = q.symbol AND t.ts = q.ts \
+         WHERE t.symbol = 1",
+    );
+    let expected: usize = trades
+        .iter()
+        .filter(|t| t.0 == 1)
+        .map(|t| {
+            quotes
+                .iter()
+                .filter(|q| q.0 == 1 && q.1 == t.1)
+                .count()
+                .max(1)
+        })
+        .sum();
+    assert_eq!(int(&rows[0][0]), expected as i64);
+}

@@ -416,7 +416,10 @@ impl Planner<'_> {
             calls.push(Expr::Function(f.clone()));
             Some(format!("__wj{}", calls.len() - 1))
         });
-        let input = self.from(&select.from, Some(&calls))?;
+        let saved = std::mem::replace(&mut self.pushed, super::pushdown::pushable(select));
+        let input = self.from(&select.from, Some(&calls));
+        self.pushed = saved;
+        let input = input?;
         let mut outer = select.clone();
         outer.projection = projection;
         self.select_over(query, &outer, input)

@@ -14,6 +14,7 @@ pub mod evaluate;
 mod joins;
 mod markers;
 pub mod planner;
+mod pushdown;
 pub mod rows;
 mod windows;
 

@@ -26,6 +26,7 @@ pub fn plan_query(query: &Query, catalog: &dyn Catalog) -> Result<QueryPlan, Que
         catalog,
         scans: Vec::new(),
         ctes: Vec::new(),
+        pushed: Vec::new(),
     };
     let root = planner.query(query)?;
     Ok(QueryPlan {
@@ -39,6 +40,8 @@ pub(super) struct Planner<'a> {
     pub(super) scans: Vec<SelectPlan>,
     /// CTEs in scope: each reference plans its query anew (its scans run once per reference).
     pub(super) ctes: Vec<(String, Query)>,
+    /// WHERE conjuncts the base tables of the join being planned apply in their scans.
+    pub(super) pushed: super::pushdown::Pushed,
 }
 
 impl Planner<'_> {
@@ -187,8 +190,10 @@ impl Planner<'_> {
             let timestamp_name = &schema.columns[schema.timestamp_index].name;
             return Ok(self.scan(plan, Some(timestamp_name)));
         }
-        let input = self.from(&select.from, None)?;
-        self.select_over(query, select, input)
+        let saved = std::mem::replace(&mut self.pushed, super::pushdown::pushable(select));
+        let input = self.from(&select.from, None);
+        self.pushed = saved;
+        self.select_over(query, select, input?)
     }
 
     /// Plans `select` over `input`'s rows.
@@ -290,7 +295,19 @@ impl Planner<'_> {
                 let node = match cte {
                     Some(query) => self.query(&query)?,
                     None => {
-                        let query = parse_query(&format!("SELECT * FROM {name}"))?;
+                        let position = self
+                            .pushed
+                            .iter()
+                            .position(|(q, _)| q.eq_ignore_ascii_case(&qualifier));
+                        let filter = match position.map(|p| self.pushed.remove(p).1) {
+                            Some(conjuncts) => {
+                                let texts: Vec<String> =
+                                    conjuncts.iter().map(|c| format!("({c})")).collect();
+                                format!(" WHERE {}", texts.join(" AND "))
+                            }
+                            None => String::new(),
+                        };
+                        let query = parse_query(&format!("SELECT * FROM {name}{filter}"))?;
                         self.query(&query)?
                     }
                 };
