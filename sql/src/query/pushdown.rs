@@ -15,6 +15,12 @@ use super::ast::object_name;
 /// Conjuncts to apply in each base table's scan, by the table's qualifier (alias or name).
 pub(super) type Pushed = Vec<(String, Vec<Expr>)>;
 
+/// A qualified column: (table qualifier, column name).
+type ColumnRef = (String, String);
+
+/// Two columns a join condition makes equal.
+type KeyPair = (ColumnRef, ColumnRef);
+
 /// The conjuncts of `select`'s WHERE that its join inputs can apply themselves.
 pub(super) fn pushable(select: &Select) -> Pushed {
     let (Some(selection), [from]) = (&select.selection, select.from.as_slice()) else {
@@ -25,7 +31,7 @@ pub(super) fn pushable(select: &Select) -> Pushed {
     }
     // (qualifier, may take its own conjuncts, key equalities with earlier tables)
     let mut tables: Vec<(String, bool)> = Vec::new();
-    let mut keys: Vec<((String, String), (String, String))> = Vec::new();
+    let mut keys: Vec<KeyPair> = Vec::new();
     if let Some(q) = qualifier(&from.relation) {
         tables.push((q, true));
     }
@@ -116,7 +122,7 @@ fn key_pairs(
     constraint: &JoinConstraint,
     new: &str,
     earlier: &[(String, bool)],
-    keys: &mut Vec<((String, String), (String, String))>,
+    keys: &mut Vec<KeyPair>,
 ) {
     let first = earlier.first().map(|(q, _)| q.clone());
     let mut same_name = |column: String| {
@@ -149,7 +155,7 @@ fn key_pairs(
     }
 }
 
-fn qualified_column(expr: &Expr) -> Option<(String, String)> {
+fn qualified_column(expr: &Expr) -> Option<ColumnRef> {
     match expr {
         Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
             Some((parts[0].value.clone(), parts[1].value.clone()))
