@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use quecto_tests::{fresh_data_dir, ServerProcess};
+use quecto_tests::{fresh_data_dir, server_args, ServerProcess};
 
 /// Crash cycles: 20 by default (CI), more with QUECTO_CRASH_CYCLES.
 fn crash_cycles() -> usize {
@@ -242,18 +242,14 @@ fn an_insert_larger_than_a_wal_record_survives_kill_9() {
 #[test]
 fn an_insert_over_the_wal_record_cap_is_split_and_survives_kill_9() {
     let dir = fresh_data_dir();
-    let dir_text = dir.to_string_lossy().into_owned();
-    let args = [
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--cores",
-        "2",
-        "--data-dir",
-        &dir_text,
-    ];
+    // The suite's arguments without its small segments: the default 64 MiB segments leave the
+    // codec's 16 MiB cap as the limit.
+    let mut args = server_args(&dir);
+    let segment_flag = args.iter().position(|a| a == "--wal-segment-mb");
+    if let Some(position) = segment_flag {
+        args.drain(position..position + 2);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let rows = 800_000i64;
     let csv: String = (0..rows).map(|i| format!("7,{i},{}\n", i % 1000)).collect();
     let server = ServerProcess::start_raw(&args);

@@ -100,7 +100,7 @@ mod tests {
     use quecto_engine::types::DataType;
 
     use super::*;
-    use crate::relation::test_support::{keys_eq, random_key, relation, Rng};
+    use crate::relation::test_support::{keys_eq, random_side, relation, Rng};
 
     fn brute_force(left: &Relation, right: &Relation, spec: &AsofSpec) -> Vec<Vec<Value>> {
         let mut out = Vec::new();
@@ -143,33 +143,12 @@ mod tests {
         row
     }
 
-    fn random_side(rng: &mut Rng, rows: usize, tag: i64) -> Relation {
-        let rows = (0..rows)
-            .map(|i| {
-                let t = if rng.percent(8) {
-                    Value::Null
-                } else {
-                    Value::Int(rng.range(0, 30))
-                };
-                vec![random_key(rng), t, Value::Int(tag * 1000 + i as i64)]
-            })
-            .collect();
-        relation(
-            &[
-                ("sym", DataType::Int64),
-                ("ts", DataType::Timestamp),
-                ("id", DataType::Int64),
-            ],
-            rows,
-        )
-    }
-
     #[test]
     fn matches_nested_loop_on_random_unsorted_data() {
         let mut rng = Rng::new(11);
         for case in 0..80 {
-            let left = random_side(&mut rng, case % 9 * 4, 1);
-            let right = random_side(&mut rng, case % 11 * 5, 2);
+            let left = random_side(&mut rng, case % 9 * 4, 1, 30);
+            let right = random_side(&mut rng, case % 11 * 5, 2, 30);
             for keys in [vec![0], vec![]] {
                 for (inclusive, tolerance, left_outer) in [
                     (true, None, false),

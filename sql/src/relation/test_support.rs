@@ -129,3 +129,26 @@ pub(crate) fn approx_eq(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
+
+/// Rows `(sym, ts, id)`: random keys, times in `0..time_span` (8 % NULL), and ids
+/// `tag * 1000 + row` that tell the rows apart.
+pub(crate) fn random_side(rng: &mut Rng, rows: usize, tag: i64, time_span: i64) -> Relation {
+    let rows = (0..rows)
+        .map(|i| {
+            let t = if rng.percent(8) {
+                Value::Null
+            } else {
+                Value::Int(rng.range(0, time_span))
+            };
+            vec![random_key(rng), t, Value::Int(tag * 1000 + i as i64)]
+        })
+        .collect();
+    relation(
+        &[
+            ("sym", DataType::Int64),
+            ("ts", DataType::Timestamp),
+            ("id", DataType::Int64),
+        ],
+        rows,
+    )
+}

@@ -130,7 +130,7 @@ mod tests {
     use quecto_engine::types::DataType;
 
     use super::*;
-    use crate::relation::test_support::{keys_eq, random_key, relation, Rng};
+    use crate::relation::test_support::{keys_eq, random_side, relation, Rng};
 
     /// Count and the ids of the window, in the order given.
     fn describe(rows: &[&[Value]]) -> Result<Vec<Value>, QueryError> {
@@ -171,27 +171,6 @@ mod tests {
             .collect()
     }
 
-    fn random_side(rng: &mut Rng, rows: usize, tag: i64) -> Relation {
-        let rows = (0..rows)
-            .map(|i| {
-                let t = if rng.percent(8) {
-                    Value::Null
-                } else {
-                    Value::Int(rng.range(0, 40))
-                };
-                vec![random_key(rng), t, Value::Int(tag * 1000 + i as i64)]
-            })
-            .collect();
-        relation(
-            &[
-                ("sym", DataType::Int64),
-                ("ts", DataType::Timestamp),
-                ("id", DataType::Int64),
-            ],
-            rows,
-        )
-    }
-
     fn out_columns() -> Vec<RelColumn> {
         vec![
             RelColumn::new(None, "n", DataType::UInt64),
@@ -203,8 +182,8 @@ mod tests {
     fn matches_nested_loop_on_random_unsorted_data() {
         let mut rng = Rng::new(23);
         for case in 0..80 {
-            let left = random_side(&mut rng, case % 9 * 4, 1);
-            let right = random_side(&mut rng, case % 11 * 5, 2);
+            let left = random_side(&mut rng, case % 9 * 4, 1, 40);
+            let right = random_side(&mut rng, case % 11 * 5, 2, 40);
             for keys in [vec![0], vec![]] {
                 for (before, after) in [(0, 0), (3, 0), (0, 5), (4, 2), (-2, 5), (2, -3)] {
                     let spec = WindowJoinSpec {
