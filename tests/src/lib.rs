@@ -865,6 +865,28 @@ pub fn assert_error(reply: &Reply, status: u16, needle: Option<&str>, what: &str
     }
 }
 
+/// Waits (at most 20 s) until both shards of a server on `data_dir` have published a
+/// checkpoint manifest; panics otherwise.
+pub fn wait_for_manifests(data_dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let segments = data_dir.join("segments");
+    while Instant::now() < deadline {
+        let manifests = std::fs::read_dir(&segments)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if manifests == 2 {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no checkpoint within 20 s in {}", segments.display());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

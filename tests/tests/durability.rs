@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use quecto_tests::{fresh_data_dir, server_args, ServerProcess};
+use quecto_tests::{fresh_data_dir, server_args, wait_for_manifests, ServerProcess};
 
 /// Crash cycles: 20 by default (CI), more with QUECTO_CRASH_CYCLES.
 fn crash_cycles() -> usize {
@@ -319,27 +319,6 @@ fn load_past_a_checkpoint(
         server.post_query_with_body(&format!("INSERT INTO {table} FORMAT CSV"), csv.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
     wait_for_manifests(dir);
-}
-
-/// Waits (bounded) until both shards have published a checkpoint manifest.
-fn wait_for_manifests(dir: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let segments = dir.join("segments");
-    while Instant::now() < deadline {
-        let manifests = std::fs::read_dir(&segments)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest"))
-                    .count()
-            })
-            .unwrap_or(0);
-        if manifests == 2 {
-            return;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no checkpoint within 20 s in {}", segments.display());
 }
 
 fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use quecto_tests::{
     assert_error, create_trades_table, format_ts, fresh_data_dir, gen_ticks, insert_values,
-    json_f64, json_i64, json_str, ServerProcess, Tick,
+    json_f64, json_i64, json_str, wait_for_manifests, ServerProcess, Tick,
 };
 
 /// Per symbol: count, sum(volume), min(price), max(price), first(price), last(price),
@@ -180,26 +179,6 @@ fn expected_summary(rows: &[(String, i64, i64)]) -> String {
             format!("{s}\t{n}\t{v}\t{}\t{}\n", format_ts(*lo), format_ts(*hi))
         })
         .collect()
-}
-
-fn wait_for_manifests(dir: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let segments = dir.join("segments");
-    loop {
-        let manifests = std::fs::read_dir(&segments)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest"))
-                    .count()
-            })
-            .unwrap_or(0);
-        if manifests == 2 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint within 20 s");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

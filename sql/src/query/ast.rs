@@ -26,23 +26,9 @@ pub(super) fn function_args(f: &sqlparser::ast::Function) -> Result<Vec<Expr>, Q
 
 /// A query with just `body`.
 pub(super) fn bare_query(body: SetExpr) -> Query {
-    let mut query = match parse_query("SELECT 1") {
-        Ok(q) => q,
-        Err(_) => unreachable_query(),
-    };
-    query.body = Box::new(body);
-    query
-}
-
-pub(super) fn unreachable_query() -> Query {
-    // `SELECT 1` always parses; this only keeps the signature total.
     Query {
         with: None,
-        body: Box::new(SetExpr::Values(sqlparser::ast::Values {
-            explicit_row: false,
-            value_keyword: false,
-            rows: Vec::new(),
-        })),
+        body: Box::new(body),
         order_by: None,
         limit_clause: None,
         fetch: None,

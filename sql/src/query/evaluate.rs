@@ -5,7 +5,7 @@ use quecto_engine::types::Value;
 
 use crate::error::QueryError;
 use crate::merge::merge_results;
-use crate::query::rows::{filter_rows, ordering_column, run_over_rows};
+use crate::query::rows::{accumulate, filter_rows, order_of, ordering_column, run_over_rows};
 use crate::query::{BoundWindow, JoinStrategy, Node, PlannedNode, QueryPlan};
 use crate::relation::asof::asof_join;
 use crate::relation::fill::fill_buckets;
@@ -114,17 +114,8 @@ fn join(
                     .collect();
                 let mut args = Vec::new();
                 for (position, row) in window.iter().enumerate() {
-                    let at = match order.and_then(|o| row.get(o)) {
-                        Some(Value::Int(ts)) => *ts,
-                        _ => position as i64,
-                    };
-                    for (call, state) in aggregates.iter().zip(&mut states) {
-                        args.clear();
-                        for arg in &call.args {
-                            args.push(eval_row(arg, row)?);
-                        }
-                        state.update_values(&args, at)?;
-                    }
+                    let at = order_of(row, order, position);
+                    accumulate(aggregates, &mut states, row, at, &mut args)?;
                 }
                 aggregates
                     .iter()

@@ -7,7 +7,7 @@ use sqlparser::ast::{Expr, JoinConstraint, JoinOperator, Query, Select};
 
 use crate::bind::{bind_scalar, constant, type_of};
 use crate::error::QueryError;
-use crate::query::{JoinStrategy, Node, PlannedNode};
+use crate::query::{relation_schema, JoinStrategy, PlannedNode};
 use crate::relation::asof::AsofSpec;
 use crate::relation::join::JoinKind;
 use crate::relation::window_join::WindowJoinSpec;
@@ -23,6 +23,8 @@ pub(super) struct SplitCondition {
     right_keys: Vec<usize>,
     /// Comparisons of a left column with a right column: (left, op as `left op right`, right).
     comparisons: Vec<(usize, BinaryOp, usize)>,
+    /// The conjuncts `comparisons` came from (a hash join checks them on the joined row).
+    comparison_exprs: Vec<Expr>,
     residual: Vec<Expr>,
 }
 
@@ -36,6 +38,7 @@ pub(super) fn split_condition(
         left_keys: Vec::new(),
         right_keys: Vec::new(),
         comparisons: Vec::new(),
+        comparison_exprs: Vec::new(),
         residual: Vec::new(),
     };
     let using = |names: Vec<String>, split: &mut SplitCondition| -> Result<(), QueryError> {
@@ -94,7 +97,10 @@ pub(super) fn split_condition(
                         split.left_keys.push(l);
                         split.right_keys.push(r);
                     }
-                    Some((l, op, r)) if op.is_comparison() => split.comparisons.push((l, op, r)),
+                    Some((l, op, r)) if op.is_comparison() => {
+                        split.comparisons.push((l, op, r));
+                        split.comparison_exprs.push(conjunct.clone());
+                    }
                     _ => split.residual.push(conjunct.clone()),
                 }
             }
@@ -123,17 +129,9 @@ pub(super) fn hash_strategy(
     kind: JoinKind,
 ) -> Result<JoinStrategy, QueryError> {
     let split = split_condition(left, right, constraint)?;
-    let mut residual_exprs = split.residual;
-    if !split.comparisons.is_empty() {
-        if let JoinConstraint::On(expr) = constraint {
-            // Non-equality comparisons are checked on the joined row.
-            residual_exprs = conjuncts(expr)
-                .into_iter()
-                .filter(|c| !is_key_equality(c, left, right))
-                .cloned()
-                .collect();
-        }
-    }
+    // Comparisons other than key equalities are checked on the joined row.
+    let mut residual_exprs = split.comparison_exprs;
+    residual_exprs.extend(split.residual);
     let residual = if residual_exprs.is_empty() {
         None
     } else {
@@ -142,12 +140,8 @@ pub(super) fn hash_strategy(
                 "LEFT JOIN with conditions other than key equalities",
             ));
         }
-        let joined = PlannedNode {
-            node: Node::UnionAll(Vec::new()),
-            columns: left.columns.iter().chain(&right.columns).cloned().collect(),
-            timestamp: None,
-        }
-        .schema();
+        let columns: Vec<RelColumn> = left.columns.iter().chain(&right.columns).cloned().collect();
+        let joined = relation_schema(&columns, None);
         let mut bound: Option<ScalarExpr> = None;
         for expr in &residual_exprs {
             let e = bind_scalar(expr, Some(&joined))?;
@@ -168,11 +162,6 @@ pub(super) fn hash_strategy(
         right_keys: split.right_keys,
         residual,
     })
-}
-
-pub(super) fn is_key_equality(conjunct: &Expr, left: &PlannedNode, right: &PlannedNode) -> bool {
-    let on = JoinConstraint::On(conjunct.clone());
-    split_condition(left, right, &on).is_ok_and(|s| s.left_keys.len() == 1)
 }
 
 /// An ASOF-family marker from the pre-parse rewrite, or a plain time condition.

@@ -70,36 +70,7 @@ impl PlannedNode {
     /// A schema over this node's columns, for planning a SELECT on top of it. Qualified columns
     /// are named `qualifier.name`; `TableSchema::column_index` resolves unqualified names.
     pub fn schema(&self) -> TableSchema {
-        let columns: Vec<ColumnDef> = self
-            .columns
-            .iter()
-            .map(|c| ColumnDef {
-                name: match &c.qualifier {
-                    Some(q) => format!("{q}.{}", c.name),
-                    None => c.name.clone(),
-                },
-                data_type: c.data_type,
-            })
-            .collect();
-        let timestamp_index = self
-            .timestamp
-            .or_else(|| {
-                columns
-                    .iter()
-                    .position(|c| c.data_type == DataType::Timestamp)
-            })
-            .unwrap_or(0);
-        let symbol_index = columns
-            .iter()
-            .position(|c| c.name == "symbol" || c.name.ends_with(".symbol"))
-            .unwrap_or(0);
-        TableSchema {
-            name: "(subquery)".into(),
-            columns,
-            symbol_index,
-            timestamp_index,
-            ttl_seconds: None,
-        }
+        relation_schema(&self.columns, self.timestamp)
     }
 
     /// The same node known by `qualifier` (FROM (…) AS t, a CTE name, a table alias).
@@ -108,6 +79,39 @@ impl PlannedNode {
             column.qualifier = Some(qualifier.to_string());
         }
         self
+    }
+}
+
+/// A schema over intermediate-result columns, for planning a SELECT on top of them. Qualified
+/// columns are named `qualifier.name`; `TableSchema::column_index` resolves unqualified names.
+pub fn relation_schema(columns: &[RelColumn], timestamp: Option<usize>) -> TableSchema {
+    let columns: Vec<ColumnDef> = columns
+        .iter()
+        .map(|c| ColumnDef {
+            name: match &c.qualifier {
+                Some(q) => format!("{q}.{}", c.name),
+                None => c.name.clone(),
+            },
+            data_type: c.data_type,
+        })
+        .collect();
+    let timestamp_index = timestamp
+        .or_else(|| {
+            columns
+                .iter()
+                .position(|c| c.data_type == DataType::Timestamp)
+        })
+        .unwrap_or(0);
+    let symbol_index = columns
+        .iter()
+        .position(|c| c.name == "symbol" || c.name.ends_with(".symbol"))
+        .unwrap_or(0);
+    TableSchema {
+        name: "(subquery)".into(),
+        columns,
+        symbol_index,
+        timestamp_index,
+        ttl_seconds: None,
     }
 }
 

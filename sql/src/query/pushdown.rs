@@ -11,6 +11,7 @@
 use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, TableFactor};
 
 use super::ast::object_name;
+use super::joins::{column_list, conjuncts};
 
 /// Conjuncts to apply in each base table's scan, by the table's qualifier (alias or name).
 pub(super) type Pushed = Vec<(String, Vec<Expr>)>;
@@ -132,10 +133,8 @@ fn key_pairs(
     };
     match constraint {
         JoinConstraint::Using(names) => names.iter().map(object_name).for_each(&mut same_name),
-        JoinConstraint::On(Expr::Nested(inner)) if matches!(**inner, Expr::Identifier(_)) => {
-            if let Expr::Identifier(ident) = &**inner {
-                same_name(ident.value.clone());
-            }
+        JoinConstraint::On(expr) if column_list(expr).is_some() => {
+            column_list(expr).into_iter().flatten().for_each(same_name)
         }
         JoinConstraint::On(expr) => {
             for conjunct in conjuncts(expr) {
@@ -227,21 +226,5 @@ fn visit_columns(expr: &Expr, visit: &mut dyn FnMut(&Expr)) {
             list.iter().for_each(|e| visit_columns(e, visit));
         }
         other => visit(other),
-    }
-}
-
-fn conjuncts(expr: &Expr) -> Vec<&Expr> {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut all = conjuncts(left);
-            all.extend(conjuncts(right));
-            all
-        }
-        Expr::Nested(inner) => conjuncts(inner),
-        other => vec![other],
     }
 }

@@ -4,7 +4,7 @@
 use ahash::AHashMap;
 use quecto_engine::fragment::aggregate::{AggState, KeyPart};
 use quecto_engine::fragment::exec::{sort_rows, FragmentData, FragmentResult, Group};
-use quecto_engine::fragment::plan::{Fragment, FragmentOutput, ScalarExpr};
+use quecto_engine::fragment::plan::{AggregateCall, Fragment, FragmentOutput, ScalarExpr};
 use quecto_engine::types::{DataType, Value};
 
 use crate::error::QueryError;
@@ -70,13 +70,7 @@ pub fn run_over_rows(
                     }
                 };
                 let order = order_of(row, timestamp, position);
-                for (call, state) in aggregates.iter().zip(&mut groups[slot].states) {
-                    args.clear();
-                    for arg in &call.args {
-                        args.push(eval_row(arg, row)?);
-                    }
-                    state.update_values(&args, order)?;
-                }
+                accumulate(aggregates, &mut groups[slot].states, row, order, &mut args)?;
             }
             if groups.is_empty() && group_by.is_empty() {
                 let states = aggregates
@@ -115,7 +109,26 @@ pub fn filter_rows(
     Ok(kept)
 }
 
-fn order_of(row: &[Value], timestamp: Option<usize>, position: usize) -> i64 {
+/// Adds `row` to each call's state, its arguments evaluated over the row (`args` is scratch).
+pub fn accumulate(
+    calls: &[AggregateCall],
+    states: &mut [AggState],
+    row: &[Value],
+    order: i64,
+    args: &mut Vec<Value>,
+) -> Result<(), QueryError> {
+    for (call, state) in calls.iter().zip(states) {
+        args.clear();
+        for arg in &call.args {
+            args.push(eval_row(arg, row)?);
+        }
+        state.update_values(args, order)?;
+    }
+    Ok(())
+}
+
+/// What orders `row` for first/last: its timestamp when there is one, else its position.
+pub fn order_of(row: &[Value], timestamp: Option<usize>, position: usize) -> i64 {
     match timestamp.and_then(|t| row.get(t)) {
         Some(Value::Int(ts)) => *ts,
         _ => position as i64,
