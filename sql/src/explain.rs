@@ -3,6 +3,7 @@
 //! coordinator's merge. One line per step, indented under the step that consumes it.
 
 use quecto_engine::fragment::plan::{AggregateCall, BinaryOp, FragmentOutput, ScalarExpr, SortKey};
+use quecto_engine::fragment::window::TimeWindow;
 use quecto_engine::schema::TableSchema;
 
 use crate::select::{Merge, SelectPlan};
@@ -73,6 +74,14 @@ pub fn explain_lines(
             "      Filter: {} (chunk pruning by zone maps on: {pruning})",
             expr_text(filter, &column)
         ));
+        if let Some(window) = TimeWindow::of(filter, schema.timestamp_index) {
+            lines.push(format!(
+                "      Time window: {} in [{}, {}], found by binary search in each chunk",
+                column(schema.timestamp_index),
+                window.from,
+                window.to
+            ));
+        }
     }
     let partitions = if plan.fragment.symbols.is_some() {
         "the routed symbols' partitions"

@@ -2,6 +2,7 @@
 //! slices: no per-row dispatch, no per-row allocation.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::functions::{case::case, columns};
 use super::plan::{BinaryOp, ScalarExpr};
@@ -12,20 +13,51 @@ use crate::storage::chunk::{Chunk, ColumnData};
 use crate::storage::dictionary::SymbolDictionary;
 use crate::types::Value;
 
-/// What an expression can see: one chunk of one partition.
+/// What an expression can see: a window of consecutive rows of one chunk of one partition.
 pub struct EvalContext<'a> {
     /// The chunk.
     pub chunk: &'a Chunk,
+    /// The rows of the chunk in view; row 0 of every evaluated column is `window.start`.
+    pub window: Range<usize>,
     /// The partition's symbol (the value of the symbol column on every row).
     pub key: &'a SymbolKey,
     /// The table's dictionary on this shard.
     pub dictionary: &'a SymbolDictionary,
 }
 
-impl EvalContext<'_> {
-    /// The number of rows in the chunk.
+impl<'a> EvalContext<'a> {
+    /// A view of every row of `chunk`.
+    pub fn whole(
+        chunk: &'a Chunk,
+        key: &'a SymbolKey,
+        dictionary: &'a SymbolDictionary,
+    ) -> EvalContext<'a> {
+        EvalContext {
+            chunk,
+            window: 0..chunk.rows_count,
+            key,
+            dictionary,
+        }
+    }
+
+    /// The number of rows in view.
     pub(crate) fn rows(&self) -> usize {
-        self.chunk.rows_count
+        self.window.len()
+    }
+
+    /// The timestamps of the rows in view (empty when `timestamp_index` is not a timestamp).
+    pub fn timestamps(&self, timestamp_index: usize) -> &'a [i64] {
+        self.chunk
+            .timestamps(timestamp_index)
+            .get(self.window.clone())
+            .unwrap_or(&[])
+    }
+
+    /// The rows at `indices` (positions in view) as a chunk of their own.
+    pub(crate) fn take(&self, indices: &[u32]) -> Chunk {
+        let offset = self.window.start as u32;
+        let rows: Vec<u32> = indices.iter().map(|&i| i + offset).collect();
+        self.chunk.take(&rows)
     }
 }
 
@@ -66,20 +98,26 @@ pub fn evaluate<'a>(expr: &ScalarExpr, ctx: &EvalContext<'a>) -> Result<Column<'
 
 fn column<'a>(ctx: &EvalContext<'a>, index: usize) -> Column<'a> {
     let stored = &ctx.chunk.columns[index];
+    let rows = ctx.window.clone();
     let data = match &stored.data {
-        ColumnData::Int64(v) | ColumnData::Timestamp(v) => Vector::Int(Cow::Borrowed(v)),
-        ColumnData::Int32(v) => Vector::Int(Cow::Owned(v.iter().map(|&x| i64::from(x)).collect())),
-        ColumnData::Float64(v) => Vector::Float(Cow::Borrowed(v)),
-        ColumnData::Float32(v) => {
-            Vector::Float(Cow::Owned(v.iter().map(|&x| f64::from(x)).collect()))
+        ColumnData::Int64(v) | ColumnData::Timestamp(v) => Vector::Int(Cow::Borrowed(&v[rows])),
+        ColumnData::Int32(v) => {
+            Vector::Int(Cow::Owned(v[rows].iter().map(|&x| i64::from(x)).collect()))
         }
-        ColumnData::Bool(v) => Vector::Bool(Cow::Borrowed(v)),
-        ColumnData::SymbolIds(v) => Vector::Sym(Cow::Borrowed(v)),
+        ColumnData::Float64(v) => Vector::Float(Cow::Borrowed(&v[rows])),
+        ColumnData::Float32(v) => {
+            Vector::Float(Cow::Owned(v[rows].iter().map(|&x| f64::from(x)).collect()))
+        }
+        ColumnData::Bool(v) => Vector::Bool(Cow::Borrowed(&v[rows])),
+        ColumnData::SymbolIds(v) => Vector::Sym(Cow::Borrowed(&v[rows])),
         ColumnData::PartitionKey => Vector::Const(ctx.key.to_value()),
     };
     Column {
         data,
-        nulls: stored.nulls.as_deref().map(Cow::Borrowed),
+        nulls: stored
+            .nulls
+            .as_deref()
+            .map(|mask| Cow::Borrowed(&mask[ctx.window.clone()])),
     }
 }
 

@@ -8,6 +8,7 @@ use super::eval::{evaluate, selection, EvalContext};
 use super::plan::{AggregateCall, Fragment, FragmentOutput, ScalarExpr, SortKey};
 use super::prune::{verdict, PruneContext, Verdict};
 use super::vector::Column;
+use super::window::TimeWindow;
 use crate::error::EngineError;
 use crate::storage::chunk::Chunk;
 use crate::storage::chunk::CHUNK_ROWS_MAX;
@@ -61,8 +62,11 @@ pub fn run_fragment(
     let mut scan = Scan {
         table,
         fragment,
-        rows_read: 0,
-        bytes_read: 0,
+        window: fragment
+            .filter
+            .as_ref()
+            .and_then(|f| TimeWindow::of(f, table.schema.timestamp_index)),
+        read: ReadStats::default(),
     };
     let data = match &fragment.output {
         FragmentOutput::Aggregate {
@@ -77,16 +81,33 @@ pub fn run_fragment(
     };
     Ok(FragmentResult {
         data,
-        rows_read: scan.rows_read,
-        bytes_read: scan.bytes_read,
+        rows_read: scan.read.rows,
+        bytes_read: scan.read.bytes,
     })
 }
 
 struct Scan<'a> {
     table: &'a TableStore,
     fragment: &'a Fragment,
-    rows_read: u64,
-    bytes_read: u64,
+    /// The filter's bounds on the designated timestamp, searched per chunk.
+    window: Option<TimeWindow>,
+    read: ReadStats,
+}
+
+/// Rows and bytes of column data scanned (not pruned).
+#[derive(Default)]
+struct ReadStats {
+    rows: u64,
+    bytes: u64,
+}
+
+impl ReadStats {
+    /// Counts `rows` rows of `chunk` as read.
+    fn add(&mut self, chunk: &Chunk, rows: usize) {
+        let row_size: usize = chunk.columns.iter().map(|c| c.value_size()).sum();
+        self.rows += rows as u64;
+        self.bytes += (rows * row_size) as u64;
+    }
 }
 
 /// A chunk that survived pruning, with the rows its filter keeps.
@@ -102,13 +123,9 @@ impl<'a> Scan<'a> {
         partition: &'a Partition,
         chunk: &'a Chunk,
     ) -> Result<Option<Filtered<'a>>, EngineError> {
-        let ctx = EvalContext {
-            chunk,
-            key: &partition.key,
-            dictionary: &self.table.dictionary,
-        };
+        let ctx = EvalContext::whole(chunk, &partition.key, &self.table.dictionary);
         let Some(filter) = &self.fragment.filter else {
-            self.count_read(chunk);
+            self.read.add(chunk, ctx.rows());
             return Ok(Some(Filtered { ctx, keep: None }));
         };
         let prune = PruneContext {
@@ -119,24 +136,38 @@ impl<'a> Scan<'a> {
         match verdict(filter, &prune) {
             Verdict::Skip => Ok(None),
             Verdict::All => {
-                self.count_read(chunk);
+                self.read.add(chunk, ctx.rows());
                 Ok(Some(Filtered { ctx, keep: None }))
             }
             Verdict::Check => {
-                self.count_read(chunk);
-                let keep = selection(evaluate(filter, &ctx)?, chunk.rows_count);
+                let ts_index = self.table.schema.timestamp_index;
+                let (ctx, filter) = match &self.window {
+                    Some(window) => match window.rows_of(chunk, ts_index) {
+                        Some(rows) => (
+                            EvalContext {
+                                window: rows,
+                                ..ctx
+                            },
+                            window.residual.as_ref(),
+                        ),
+                        None => (ctx, Some(filter)),
+                    },
+                    None => (ctx, Some(filter)),
+                };
+                if ctx.rows() == 0 {
+                    return Ok(None);
+                }
+                self.read.add(chunk, ctx.rows());
+                let keep = match filter {
+                    Some(filter) => selection(evaluate(filter, &ctx)?, ctx.rows()),
+                    None => None,
+                };
                 if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
                     return Ok(None);
                 }
                 Ok(Some(Filtered { ctx, keep }))
             }
         }
-    }
-
-    fn count_read(&mut self, chunk: &Chunk) {
-        let row_size: usize = chunk.columns.iter().map(|c| c.value_size()).sum();
-        self.rows_read += chunk.rows_count as u64;
-        self.bytes_read += (chunk.rows_count * row_size) as u64;
     }
 
     fn aggregate(
@@ -154,7 +185,7 @@ impl<'a> Scan<'a> {
                 let Some(filtered) = self.filter_chunk(partition, chunk)? else {
                     continue;
                 };
-                let whole_chunk = filtered.keep.is_none() && chunk.rows_count == CHUNK_ROWS_MAX;
+                let whole_chunk = filtered.keep.is_none() && filtered.ctx.rows() == CHUNK_ROWS_MAX;
                 if whole_chunk
                     && group_by
                         .iter()
@@ -177,19 +208,19 @@ impl<'a> Scan<'a> {
                 let dictionary = self.table.dictionary_names();
                 let rows = |range| UpdateRows {
                     range,
-                    timestamps: chunk.timestamps(self.table.schema.timestamp_index),
+                    timestamps: filtered.ctx.timestamps(self.table.schema.timestamp_index),
                     keep: filtered.keep.as_deref(),
                     symbol_name: &dictionary,
                 };
                 if group_by.is_empty() {
-                    groups.update(0, &args, &rows(0..chunk.rows_count))?;
+                    groups.update(0, &args, &rows(0..filtered.ctx.rows()))?;
                     continue;
                 }
                 let keys: Vec<Column<'_>> = group_by
                     .iter()
                     .map(|e| evaluate(e, &filtered.ctx))
                     .collect::<Result<_, _>>()?;
-                for run in runs(&keys, chunk.rows_count) {
+                for run in runs(&keys, filtered.ctx.rows()) {
                     if filtered
                         .keep
                         .as_ref()
@@ -275,7 +306,7 @@ impl<'a> Scan<'a> {
                 let values: Vec<Column<'_>> = exprs
                     .map(|e| evaluate(e, &filtered.ctx))
                     .collect::<Result<_, _>>()?;
-                for row in 0..chunk.rows_count {
+                for row in 0..filtered.ctx.rows() {
                     if filtered.keep.as_ref().is_some_and(|k| !k[row]) {
                         continue;
                     }

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod prune;
 pub mod quantile;
 pub mod vector;
+pub mod window;
 
 #[cfg(test)]
 mod aggregate_tests;

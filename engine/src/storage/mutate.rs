@@ -302,11 +302,7 @@ fn select_rows(
         Verdict::All => return Ok(Some(Selected::All)),
         Verdict::Check => {}
     }
-    let ctx = EvalContext {
-        chunk,
-        key: &partition.key,
-        dictionary,
-    };
+    let ctx = EvalContext::whole(chunk, &partition.key, dictionary);
     let Some(keep) = selection(evaluate(filter, &ctx)?, chunk.rows_count) else {
         return Ok(Some(Selected::All));
     };
@@ -382,11 +378,7 @@ impl UpdateTarget<'_> {
             Selected::Rows(rows) => Cow::Owned(self.chunk.take(rows)),
         };
         let values: Vec<Column<'static>> = {
-            let ctx = EvalContext {
-                chunk: &rows,
-                key: self.key,
-                dictionary: &*dictionary,
-            };
+            let ctx = EvalContext::whole(&rows, self.key, &*dictionary);
             assignments
                 .iter()
                 .map(|a| evaluate(&a.value, &ctx).map(detach))
