@@ -99,6 +99,7 @@ fn merge_line(merge: &Merge) -> String {
     match merge {
         Merge::Aggregate {
             groups_count,
+            partition_complete,
             functions,
             having,
             order_by,
@@ -107,8 +108,13 @@ fn merge_line(merge: &Merge) -> String {
             ..
         } => {
             let names: Vec<&str> = functions.iter().map(|f| f.name()).collect();
+            let how = if *partition_complete {
+                "concatenate groups keyed by symbol (each lies on one shard) and finish"
+            } else {
+                "combine"
+            };
             format!(
-                "Merge: combine {} partial state(s) over {groups_count} group key(s){}{}{}",
+                "Merge: {how} {} partial state(s) over {groups_count} group key(s){}{}{}",
                 names.len(),
                 if having.is_some() { ", HAVING" } else { "" },
                 if order_by.is_empty() {

@@ -26,6 +26,7 @@ pub fn merge_results(
     let rows = match &plan.merge {
         Merge::Aggregate {
             groups_count,
+            partition_complete,
             functions,
             having,
             outputs,
@@ -33,7 +34,11 @@ pub fn merge_results(
             limit,
             offset,
         } => {
-            let merged = merge_groups(data, *groups_count, functions)?;
+            let merged = if *partition_complete || data.len() == 1 {
+                concatenate_groups(data, functions)?
+            } else {
+                merge_groups(data, *groups_count, functions)?
+            };
             let kept = apply_having(merged, having.as_ref())?;
             project_sorted(kept, outputs, order_by, *limit, *offset)?
         }
@@ -111,13 +116,41 @@ fn merge_groups(
     }
     groups
         .into_iter()
-        .map(|(mut key, states)| {
-            for (state, function) in states.iter().zip(functions) {
-                key.push(state.finish(*function)?);
-            }
-            Ok(key)
-        })
+        .map(|(key, states)| finish_group(key, &states, functions))
         .collect()
+}
+
+/// Finishes the groups of parts whose groups are all distinct (one part, or groups that lie in
+/// one partition each); a query without GROUP BY gets one group from every shard, so it never
+/// comes here with more than one part.
+fn concatenate_groups(
+    data: Vec<FragmentData>,
+    functions: &[AggregateFunction],
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let mut rows = Vec::new();
+    for part in data {
+        let FragmentData::Groups(parts) = part else {
+            return Err(internal("rows from an aggregate fragment"));
+        };
+        rows.reserve(parts.len());
+        for group in parts {
+            rows.push(finish_group(group.key, &group.states, functions)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// A group's key followed by its finished aggregates.
+fn finish_group(
+    mut key: Vec<Value>,
+    states: &[AggState],
+    functions: &[AggregateFunction],
+) -> Result<Vec<Value>, QueryError> {
+    key.reserve(functions.len());
+    for (state, function) in states.iter().zip(functions) {
+        key.push(state.finish(*function)?);
+    }
+    Ok(key)
 }
 
 fn apply_having(
@@ -144,6 +177,15 @@ fn project_sorted(
     limit: Option<usize>,
     offset: usize,
 ) -> Result<Vec<Vec<Value>>, QueryError> {
+    let identity = outputs
+        .iter()
+        .enumerate()
+        .all(|(i, e)| matches!(e, ScalarExpr::Column(c) if *c == i));
+    if order_by.is_empty() && identity {
+        let mut rows = page(rows, limit, offset);
+        rows.iter_mut().for_each(|r| r.truncate(outputs.len()));
+        return Ok(rows);
+    }
     let mut keyed: Vec<Vec<Value>> = Vec::with_capacity(rows.len());
     for row in rows {
         let mut out = Vec::with_capacity(outputs.len() + order_by.len());

@@ -25,6 +25,9 @@ pub enum Merge {
     Aggregate {
         /// Number of GROUP BY keys.
         groups_count: usize,
+        /// A GROUP BY key is the symbol column, so each group's rows lie in one partition on
+        /// one shard and shards never return the same group: merging is concatenation.
+        partition_complete: bool,
         /// The aggregates, in fragment order.
         functions: Vec<AggregateFunction>,
         /// HAVING.
@@ -602,8 +605,13 @@ fn plan_aggregate(
         })
         .collect();
     let functions = scope.calls.iter().map(|c| c.function).collect();
+    let partition_complete = scope
+        .group_exprs
+        .iter()
+        .any(|e| matches!(e, ScalarExpr::Column(i) if *i == schema.symbol_index));
     let merge = Merge::Aggregate {
         groups_count: scope.group_exprs.len(),
+        partition_complete,
         functions,
         having,
         outputs,

@@ -180,7 +180,14 @@ impl<'a> Scan<'a> {
         if group_by.is_empty() {
             groups.slot(Vec::new());
         }
+        let keyed_by_symbol = group_by
+            .iter()
+            .any(|e| matches!(e, ScalarExpr::Column(i) if *i == self.symbol_index()));
         for partition in partitions {
+            if keyed_by_symbol {
+                // No later partition can hold these groups: keep the index small.
+                groups.forget_keys();
+            }
             for chunk in &partition.chunks {
                 let Some(filtered) = self.filter_chunk(partition, chunk)? else {
                     continue;
@@ -418,6 +425,8 @@ struct GroupTable<'c> {
     calls: &'c [AggregateCall],
     index: AHashMap<Vec<KeyPart>, usize>,
     groups: Vec<(Vec<KeyPart>, Vec<AggState>)>,
+    /// The slot found last: consecutive runs often share a key (a bar across a chunk edge).
+    last: Option<usize>,
 }
 
 impl<'c> GroupTable<'c> {
@@ -426,11 +435,16 @@ impl<'c> GroupTable<'c> {
             calls,
             index: AHashMap::new(),
             groups: Vec::new(),
+            last: None,
         }
     }
 
     fn slot(&mut self, key: Vec<KeyPart>) -> usize {
+        if let Some(last) = self.last.filter(|&last| self.groups[last].0 == key) {
+            return last;
+        }
         if let Some(&slot) = self.index.get(&key) {
+            self.last = Some(slot);
             return slot;
         }
         let states = self
@@ -438,9 +452,18 @@ impl<'c> GroupTable<'c> {
             .iter()
             .map(|c| AggState::new(c.function))
             .collect();
+        let slot = self.groups.len();
         self.groups.push((key.clone(), states));
-        self.index.insert(key, self.groups.len() - 1);
-        self.groups.len() - 1
+        self.index.insert(key, slot);
+        self.last = Some(slot);
+        slot
+    }
+
+    /// Stops finding the groups made so far (they stay in the output): for groups that no
+    /// later row can belong to.
+    fn forget_keys(&mut self) {
+        self.index.clear();
+        self.last = None;
     }
 
     fn update(
@@ -467,9 +490,14 @@ impl<'c> GroupTable<'c> {
     fn finish(self) -> Vec<Group> {
         self.groups
             .into_iter()
-            .map(|(key, states)| Group {
-                key: key.iter().map(KeyPart::to_value).collect(),
-                states,
+            .map(|(key, states)| {
+                // Room for the finished aggregates the coordinator appends to the key.
+                let mut values = Vec::with_capacity(key.len() + states.len());
+                values.extend(key.iter().map(KeyPart::to_value));
+                Group {
+                    key: values,
+                    states,
+                }
             })
             .collect()
     }
