@@ -361,6 +361,46 @@ impl<'a> BatchBuilder<'a> {
         Ok(())
     }
 
+    /// Appends `count` whole rows column by column: `fill(field, values)` must append exactly
+    /// `count` values to each field's column. Only for input whose fields are every column of
+    /// the schema, between rows, and for values that need no check (no NULLs, no text): false,
+    /// with nothing appended, when the builder cannot take rows this way.
+    pub fn append_columns(
+        &mut self,
+        count: usize,
+        mut fill: impl FnMut(usize, &mut ColumnValues),
+    ) -> Result<bool, EngineError> {
+        let mut covered = self.fields.clone();
+        covered.sort_unstable();
+        covered.dedup();
+        // Distinct schema indices, as many as there are columns: every column exactly once.
+        let every_column =
+            covered.len() == self.fields.len() && self.fields.len() == self.columns.len();
+        if !every_column || self.filled.contains(&true) {
+            return Ok(false);
+        }
+        let rows_after = self.rows_count + count;
+        for (field, &column_index) in self.fields.iter().enumerate() {
+            let column = &mut self.columns[column_index];
+            fill(field, &mut column.values);
+            if column.values.len() != rows_after {
+                return Err(EngineError::RowShape {
+                    row: self.rows_count + 1,
+                    detail: format!(
+                        "column `{}` got {} values for {count} rows",
+                        self.schema.columns[column_index].name,
+                        column.values.len() - self.rows_count.min(column.values.len())
+                    ),
+                });
+            }
+            if let Some(mask) = column.nulls.as_mut() {
+                mask.resize(rows_after, false);
+            }
+        }
+        self.rows_count = rows_after;
+        Ok(true)
+    }
+
     /// The finished batch.
     pub fn finish(self) -> RowBatch {
         RowBatch {

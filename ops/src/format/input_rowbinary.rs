@@ -6,7 +6,7 @@
 //! carries non-Nullable types. A body that stops inside a row is refused with the offset of
 //! the value that could not be read whole.
 
-use quecto_engine::batch::BatchBuilder;
+use quecto_engine::batch::{BatchBuilder, ColumnValues};
 use quecto_engine::types::{DataType, Value};
 use quecto_engine::EngineError;
 
@@ -111,6 +111,18 @@ pub(crate) fn parse_row_binary(
             detail: "RowBinary input with no fields".into(),
         });
     }
+    if parse_fixed_width(body, &field_types, builder)? {
+        return Ok(());
+    }
+    parse_row_by_row(body, &field_types, builder)
+}
+
+/// The general path: one value at a time, each checked by the builder.
+fn parse_row_by_row(
+    body: &[u8],
+    field_types: &[DataType],
+    builder: &mut BatchBuilder<'_>,
+) -> Result<(), FormatError> {
     let mut reader = Reader { body, offset: 0 };
     while reader.offset < body.len() {
         let row = builder.rows_count() + 1;
@@ -126,6 +138,84 @@ pub(crate) fn parse_row_binary(
         })?;
     }
     Ok(())
+}
+
+/// Bytes of a field of `data_type` whose every bit pattern is a valid value (so rows need no
+/// checks), or `None`.
+fn unchecked_width(data_type: DataType) -> Option<usize> {
+    match data_type {
+        DataType::Int64 | DataType::Timestamp | DataType::Float64 => Some(8),
+        DataType::Int32 | DataType::Float32 => Some(4),
+        DataType::UInt64 | DataType::Bool | DataType::Symbol => None,
+    }
+}
+
+/// The fast path for rows of fixed-width fields that need no checks (trades and quotes are
+/// such rows): the body is whole records of one size, decoded column by column straight into
+/// the builder's vectors. `Ok(false)` when the fields or the builder do not allow it.
+fn parse_fixed_width(
+    body: &[u8],
+    field_types: &[DataType],
+    builder: &mut BatchBuilder<'_>,
+) -> Result<bool, FormatError> {
+    let Some(widths) = field_types
+        .iter()
+        .map(|&t| unchecked_width(t))
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return Ok(false);
+    };
+    let record_size: usize = widths.iter().sum();
+    let whole_rows = body.len() / record_size;
+    let tail = body.len() % record_size;
+    let starts: Vec<usize> = widths
+        .iter()
+        .scan(0, |start, &width| {
+            let this = *start;
+            *start += width;
+            Some(this)
+        })
+        .collect();
+    if tail != 0 {
+        // The last record stops inside the first field whose end is past the body's end.
+        let field = (0..widths.len())
+            .find(|&f| starts[f] + widths[f] > tail)
+            .unwrap_or(0);
+        return Err(FormatError::Truncated {
+            row: builder.rows_count() + whole_rows + 1,
+            offset: whole_rows * record_size + starts[field],
+        });
+    }
+    let records = || body.chunks_exact(record_size);
+    let appended = builder.append_columns(whole_rows, |field, values| {
+        let start = starts[field];
+        let eight = |record: &[u8]| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&record[start..start + 8]);
+            bytes
+        };
+        let four = |record: &[u8]| {
+            let mut bytes = [0u8; 4];
+            bytes.copy_from_slice(&record[start..start + 4]);
+            bytes
+        };
+        match values {
+            ColumnValues::Int64(v) | ColumnValues::Timestamp(v) => {
+                v.extend(records().map(|r| i64::from_le_bytes(eight(r))));
+            }
+            ColumnValues::Float64(v) => v.extend(records().map(|r| f64::from_le_bytes(eight(r)))),
+            ColumnValues::Int32(v) => v.extend(records().map(|r| i32::from_le_bytes(four(r)))),
+            ColumnValues::Float32(v) => v.extend(records().map(|r| f32::from_le_bytes(four(r)))),
+            // Not reached: unchecked_width admits none of these types; append_columns refuses
+            // the batch if a column comes back short.
+            ColumnValues::Bool(_) | ColumnValues::Symbol(_) => {}
+        }
+    });
+    appended.map_err(|error| FormatError::Value {
+        row: builder.rows_count() + 1,
+        position: InputPosition::Offset(0),
+        error,
+    })
 }
 
 fn parse_row_binary_field(
@@ -204,6 +294,99 @@ mod tests {
         let mut builder = BatchBuilder::all_columns(schema).unwrap();
         parse_row_binary(body, &mut builder)?;
         Ok(builder.finish())
+    }
+
+    /// `symbol INT64, ts, f64, i32, f32, i64`: every field fixed-width and unchecked.
+    fn fixed_schema() -> TableSchema {
+        let columns = vec![
+            crate::format::test_support::column("symbol", DataType::Int64),
+            crate::format::test_support::column("ts", DataType::Timestamp),
+            crate::format::test_support::column("f64", DataType::Float64),
+            crate::format::test_support::column("i32", DataType::Int32),
+            crate::format::test_support::column("f32", DataType::Float32),
+            crate::format::test_support::column("i64", DataType::Int64),
+        ];
+        TableSchema::new("fixed", columns, Some("symbol"), Some("ts")).unwrap()
+    }
+
+    /// Parses `body` with `fields` by the fast path (when it applies) and by the row-by-row
+    /// path, each into a builder that already holds one row.
+    fn both_paths(
+        schema: &TableSchema,
+        fields: &[usize],
+        body: &[u8],
+    ) -> [Result<RowBatch, FormatError>; 2] {
+        let run = |fast: bool| {
+            let mut builder = BatchBuilder::new(schema, fields.to_vec()).unwrap();
+            let first: Vec<u8> = (0..fields.iter().map(|&f| field_width(schema, f)).sum())
+                .map(|i| i as u8)
+                .collect();
+            parse_row_by_row(&first, &field_types(&builder), &mut builder)?;
+            let types = field_types(&builder);
+            if !(fast && parse_fixed_width(body, &types, &mut builder)?) {
+                parse_row_by_row(body, &types, &mut builder)?;
+            }
+            Ok(builder.finish())
+        };
+        [run(true), run(false)]
+    }
+
+    fn field_types(builder: &BatchBuilder<'_>) -> Vec<DataType> {
+        (0..builder.fields_count())
+            .map(|f| builder.field_type(f))
+            .collect()
+    }
+
+    fn field_width(schema: &TableSchema, column: usize) -> usize {
+        unchecked_width(schema.columns[column].data_type).unwrap()
+    }
+
+    #[test]
+    fn fixed_width_rows_decode_as_the_row_by_row_path_does() {
+        let schema = fixed_schema(); // 40-byte records
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let body: Vec<u8> = (0..40 * 200)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let in_order: Vec<usize> = (0..6).collect();
+        let permuted = vec![4, 1, 0, 5, 3, 2];
+        for fields in [in_order, permuted] {
+            for cut in [
+                0,
+                39,
+                40,
+                41,
+                40 * 100,
+                40 * 100 + 9,
+                40 * 100 + 17,
+                40 * 200 - 1,
+                40 * 200,
+            ] {
+                let [fast, slow] = both_paths(&schema, &fields, &body[..cut]);
+                assert_eq!(fast, slow, "fields {fields:?}, cut {cut}");
+            }
+        }
+        let [fast, _] = both_paths(&schema, &(0..6).collect::<Vec<_>>(), &body);
+        assert_eq!(fast.unwrap().rows_count, 201);
+    }
+
+    #[test]
+    fn fixed_width_path_declines_inputs_it_cannot_check() {
+        let schema = fixed_schema();
+        // A field list without every column: the missing ones need NULLs.
+        let mut builder = BatchBuilder::new(&schema, vec![0, 1]).unwrap();
+        let types = field_types(&builder);
+        assert_eq!(parse_fixed_width(&[0; 32], &types, &mut builder), Ok(false));
+        // Types whose bytes need checks.
+        let wide = wide_schema();
+        let mut builder = BatchBuilder::all_columns(&wide).unwrap();
+        let types = field_types(&builder);
+        assert_eq!(parse_fixed_width(&[0; 64], &types, &mut builder), Ok(false));
     }
 
     #[test]

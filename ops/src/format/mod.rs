@@ -444,7 +444,7 @@ pub(crate) mod test_support {
     use quecto_engine::schema::{ColumnDef, TableSchema};
     use quecto_engine::types::DataType;
 
-    fn column(name: &str, data_type: DataType) -> ColumnDef {
+    pub(crate) fn column(name: &str, data_type: DataType) -> ColumnDef {
         ColumnDef {
             name: name.into(),
             data_type,
