@@ -104,11 +104,17 @@ fn start_refused(args: &[String]) -> String {
     stderr
 }
 
-fn row_count(server: &ServerProcess) -> i64 {
+/// Starts the server with `args`, checks it serves `rows_count` rows of `r`, stops it and
+/// removes `dir`.
+fn serves_rows_then_remove(dir: &Path, args: &[String], rows_count: i64) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerProcess::start_raw(&args);
     let text = server
         .post_sql("SELECT count(*) FROM r FORMAT TabSeparated")
         .text();
-    text.trim().parse().expect(&text)
+    assert_eq!(text.trim().parse::<i64>().ok(), Some(rows_count), "{text}");
+    server.kill_hard();
+    let _ = fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -127,10 +133,7 @@ fn a_restart_with_another_core_count_is_refused_and_changes_nothing() {
     );
     assert_eq!(listing(&dir), before, "a refused start writes nothing");
     // The ring the data was written under serves every row.
-    let server = ServerProcess::start_in(&dir, &[]);
-    assert_eq!(row_count(&server), ROWS);
-    server.kill_hard();
-    let _ = fs::remove_dir_all(&dir);
+    serves_rows_then_remove(&dir, &server_args(&dir), ROWS);
 }
 
 #[test]
@@ -152,10 +155,7 @@ fn a_restart_with_more_cores_is_refused_before_any_shard_logs() {
     );
     // Shard 1 of the refused ring created no segment of its own.
     assert_eq!(listing(&dir), before, "a refused start writes nothing");
-    let server = ServerProcess::start_raw(&one);
-    assert_eq!(row_count(&server), 3);
-    server.kill_hard();
-    let _ = fs::remove_dir_all(&dir);
+    serves_rows_then_remove(&dir, &args_with_cores(&dir, 1), 3);
 }
 
 #[test]
@@ -192,10 +192,7 @@ fn a_segment_of_shard_1_under_shard_0s_name_is_refused() {
     if swapped.exists() {
         fs::rename(&swapped, &copied).unwrap();
     }
-    let server = ServerProcess::start_in(&dir, &[]);
-    assert_eq!(row_count(&server), ROWS);
-    server.kill_hard();
-    let _ = fs::remove_dir_all(&dir);
+    serves_rows_then_remove(&dir, &server_args(&dir), ROWS);
 }
 
 #[test]
