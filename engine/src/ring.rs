@@ -87,6 +87,35 @@ fn vnode_position(shard: ShardId, vnode_index: u32) -> u64 {
     hash64(&bytes)
 }
 
+/// What a ring's placement depends on, in a form that is stable across processes and builds:
+/// written into every WAL segment header, so data placed under one ring is never replayed
+/// under another (a restart with another `--cores`, or a segment copied between shards).
+///
+/// `fingerprint` is `hash64` (pinned forever) over
+/// `virtual_nodes_per_shard u32 LE ++ shards_count u32 LE ++ (node u32 LE ++ core u32 LE)` for
+/// each member in id order: the points, and so every owner, are a function of exactly these
+/// bytes. The membership version is left out: it counts changes within one process, and two
+/// different rings can share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLayout {
+    /// Members of the ring.
+    pub shards_count: u32,
+    /// Points each member places on the ring (`VIRTUAL_NODES_PER_SHARD`).
+    pub virtual_nodes_per_shard: u32,
+    /// `hash64` of the vnode count and the sorted member ids (see the type's doc).
+    pub fingerprint: u64,
+}
+
+impl std::fmt::Display for RingLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} shards x {} virtual nodes, fingerprint {:#018x}",
+            self.shards_count, self.virtual_nodes_per_shard, self.fingerprint
+        )
+    }
+}
+
 /// The consistent-hash ring: shards, their virtual nodes, and a membership version.
 ///
 /// `shards` is kept sorted by `ShardId` and free of duplicates, so two rings with the same
@@ -121,6 +150,32 @@ impl HashRing {
             points,
             version: 1,
         })
+    }
+
+    /// The ring of one process's shards: node 0, cores `0..shards_count`. `None` when
+    /// `shards_count` is 0 or over `RING_SHARDS_COUNT_MAX`.
+    pub fn local(shards_count: usize) -> Option<HashRing> {
+        let cores = u32::try_from(shards_count).ok()?;
+        let members: Vec<ShardId> = (0..cores).map(|core| ShardId { node: 0, core }).collect();
+        HashRing::new(&members)
+    }
+
+    /// The ring's placement identity (see `RingLayout`).
+    pub fn layout(&self) -> RingLayout {
+        let mut bytes = Vec::with_capacity(8 + 8 * self.shards.len());
+        let vnodes = VIRTUAL_NODES_PER_SHARD as u32;
+        let shards_count = self.shards.len() as u32;
+        bytes.extend_from_slice(&vnodes.to_le_bytes());
+        bytes.extend_from_slice(&shards_count.to_le_bytes());
+        for shard in &self.shards {
+            bytes.extend_from_slice(&shard.node.to_le_bytes());
+            bytes.extend_from_slice(&shard.core.to_le_bytes());
+        }
+        RingLayout {
+            shards_count,
+            virtual_nodes_per_shard: vnodes,
+            fingerprint: hash64(&bytes),
+        }
     }
 
     /// The members, sorted by id. Routing returns indexes into this slice.
@@ -343,6 +398,9 @@ mod tests {
     use super::*;
 
     const KEYS_COUNT: usize = 100_000;
+    // Computed independently from the definition on `RingLayout` (a Python script).
+    const ONE_SHARD_FINGERPRINT: u64 = 0x7d00_a8da_c4bb_4a04;
+    const TWO_SHARDS_FINGERPRINT: u64 = 0xcda6_cd72_0e36_f7cd;
 
     /// A ring the test knows to be valid.
     fn ring_make(shards: &[ShardId]) -> HashRing {
@@ -375,6 +433,28 @@ mod tests {
         keys.iter()
             .map(|key| ring.shards()[ring.route(key)])
             .collect()
+    }
+
+    #[test]
+    fn layout_is_pinned_and_tells_rings_apart() {
+        let one = HashRing::local(1).map(|ring| ring.layout());
+        let two = HashRing::local(2).map(|ring| ring.layout());
+        let (Some(one), Some(two)) = (one, two) else {
+            panic!("local rings of 1 and 2 shards refused");
+        };
+        // Pinned like hash64: a change here makes every existing WAL segment unreadable.
+        assert_eq!((one.shards_count, one.virtual_nodes_per_shard), (1, 128));
+        assert_eq!(one.fingerprint, ONE_SHARD_FINGERPRINT);
+        assert_eq!(two.fingerprint, TWO_SHARDS_FINGERPRINT);
+        // Same count, other members: another layout.
+        let other = ring_make(&[ShardId { node: 1, core: 0 }, ShardId { node: 1, core: 1 }]);
+        assert_eq!(other.layout().shards_count, 2);
+        assert_ne!(other.layout().fingerprint, two.fingerprint);
+        // Membership changes that come back to the same members give the same layout.
+        let mut grown = ring_make(&[ShardId { node: 0, core: 0 }]);
+        assert!(grown.add_shard(ShardId { node: 0, core: 1 }));
+        assert_eq!(grown.layout(), two);
+        assert!(HashRing::local(0).is_none());
     }
 
     #[test]

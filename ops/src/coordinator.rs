@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use quecto_engine::batch::{ColumnValues, RowBatch, SymbolKey};
 use quecto_engine::fragment::exec::FragmentResult;
-use quecto_engine::ring::{hash64, HashRing, RoutingTable, ShardId};
+use quecto_engine::ring::{hash64, HashRing, RoutingTable};
 use quecto_engine::runtime::message::{ShardRequest, ShardResponse, ShardStats};
 use quecto_engine::runtime::Shards;
 use quecto_engine::schema::TableSchema;
@@ -34,11 +34,8 @@ pub struct Coordinator {
 impl Coordinator {
     /// A coordinator over `shards`, one ring member per executor of this process (node 0).
     pub fn new(shards: Rc<Shards>) -> Result<Coordinator, EngineError> {
-        let members: Vec<ShardId> = (0..shards.count() as u32)
-            .map(|core| ShardId { node: 0, core })
-            .collect();
-        let ring = HashRing::new(&members).ok_or_else(|| EngineError::Startup {
-            detail: format!("cannot build a ring of {} shards", members.len()),
+        let ring = HashRing::local(shards.count()).ok_or_else(|| EngineError::Startup {
+            detail: format!("cannot build a ring of {} shards", shards.count()),
         })?;
         Ok(Coordinator {
             shards,

@@ -10,14 +10,15 @@ use crate::gen::{GenConfig, InsertFormat, SymbolChoice, SEED_DEFAULT};
 use crate::ingest::{IngestConfig, IngestWal};
 use crate::limits::{
     BATCH_ROWS_MAX, CHECKPOINT_MB_MAX, FSYNC_BLOCK_SIZE_MAX, FSYNC_BLOCK_SIZE_MIN,
-    FSYNC_SAMPLES_COUNT_MAX, INGEST_CORES_MAX, ITERATIONS_COUNT_MAX, ROWS_MAX, SYMBOLS_COUNT_MAX,
-    WAL_BATCH_MS_MAX, WRITERS_PER_EXECUTOR_MAX,
+    FSYNC_SAMPLES_COUNT_MAX, INGEST_CORES_MAX, ITERATIONS_COUNT_MAX, ROWS_MAX, SPIN_US_MAX,
+    SYMBOLS_COUNT_MAX, WAL_BATCH_MS_MAX, WRITERS_PER_EXECUTOR_MAX,
 };
 use crate::peers::PeersLoadConfig;
 use crate::tickgen::TICK_SEED_DEFAULT;
 use clap::Args;
 use quecto_engine::wal::SyncMode;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where the server is.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -253,6 +254,11 @@ pub struct IngestArgs {
     /// Checkpoint a shard after this many MiB of log (the server's default is 256).
     #[arg(long, default_value_t = 256)]
     pub checkpoint_mb: u64,
+    /// Microseconds an idle executor spins before it parks (the server's `--spin-us`): while
+    /// a shard waits on its fdatasync, a spinning executor sees a cross-core request or
+    /// answer without a sleep->wake.
+    #[arg(long, default_value_t = 50)]
+    pub spin_us: u64,
 }
 
 /// `--wal-mode` values; the same choice the server offers.
@@ -290,6 +296,7 @@ impl IngestArgs {
         range_check("writers", self.writers as u64, 1, writers_max)?;
         range_check("wal-batch-ms", self.wal_batch_ms, 1, WAL_BATCH_MS_MAX)?;
         range_check("checkpoint-mb", self.checkpoint_mb, 1, CHECKPOINT_MB_MAX)?;
+        range_check("spin-us", self.spin_us, 0, SPIN_US_MAX)?;
         let wal = self.wal_dir.as_ref().map(|dir| IngestWal {
             dir: dir.clone(),
             sync_mode: self.wal_mode.sync_mode(self.wal_batch_ms),
@@ -301,6 +308,7 @@ impl IngestArgs {
             rows: self.rows,
             writers: self.writers,
             wal,
+            spin_before_park: Duration::from_micros(self.spin_us),
         })
     }
 }

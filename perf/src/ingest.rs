@@ -52,6 +52,8 @@ pub struct IngestConfig {
     pub writers: usize,
     /// Durable ingest through the WAL; `None` keeps data in memory only.
     pub wal: Option<IngestWal>,
+    /// How long an idle executor spins before parking.
+    pub spin_before_park: Duration,
 }
 
 /// Where and how the shards log, for a durable run.
@@ -115,7 +117,7 @@ fn ingest_run_engine(
     let (report_tx, report_rx) = mpsc::channel::<Result<ExecutorReport, String>>();
     let runtime_config = RuntimeConfig {
         cpus,
-        spin_before_park: Duration::from_micros(50),
+        spin_before_park: config.spin_before_park,
         wal,
     };
     let built = Arc::new(AtomicUsize::new(0));
@@ -462,6 +464,7 @@ mod tests {
             rows: 640,
             writers: 6,
             wal: None,
+            spin_before_park: Duration::from_micros(50),
         };
         // 640 rows / 2 executors = 320 rows = 5 batches of 64 each: 6 writers cannot all work.
         assert!(matches!(
@@ -514,6 +517,7 @@ mod tests {
                 sync_mode: SyncMode::Sync,
                 checkpoint_log_bytes: 1 << 20,
             }),
+            spin_before_park: Duration::from_micros(50),
         };
         let lines = report_lines(&config, &[report]);
         assert_eq!(

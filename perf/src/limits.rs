@@ -51,6 +51,8 @@ pub const WAL_BATCH_MS_MAX: u64 = 60_000;
 
 /// Largest `ingest --checkpoint-mb` (the server's own ceiling: 1 TiB of log).
 pub const CHECKPOINT_MB_MAX: u64 = 1 << 20;
+/// Largest `ingest --spin-us`: one second of spinning is already a core given away.
+pub const SPIN_US_MAX: u64 = 1_000_000;
 
 /// Size of the file `fsync` measures in: preallocated and written with zeros before timing,
 /// like a WAL segment (`WAL_SEGMENT_SIZE_DEFAULT`), so no sample pays for block allocation.

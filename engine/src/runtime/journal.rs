@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::checkpoint::load_checkpoint;
 use crate::batch::RowBatch;
 use crate::error::EngineError;
+use crate::ring::RingLayout;
 use crate::storage::store::ShardStore;
 use crate::wal::{
     encode_insert_batch, recover, RecordKind, RecoveredRecord, Wal, WalConfig, WalEntry, WalError,
@@ -36,10 +37,12 @@ impl From<WalError> for EngineError {
     }
 }
 
-/// Recovers shard `shard_index`'s log into `store` and opens it for appends.
+/// Recovers shard `shard_index`'s log into `store` and opens it for appends; the shard is a
+/// member of `ring`, which every segment read must have been written under.
 pub async fn open_journal(
     settings: &WalSettings,
     shard_index: usize,
+    ring: RingLayout,
     store: &mut ShardStore,
 ) -> Result<Rc<Wal>, EngineError> {
     std::fs::create_dir_all(&settings.dir).map_err(|e| EngineError::Wal {
@@ -50,6 +53,7 @@ pub async fn open_journal(
     let recovered = recover(
         &settings.dir,
         shard_index as u32,
+        ring,
         covered_lsn,
         |record: RecoveredRecord| {
             replay(store, record);

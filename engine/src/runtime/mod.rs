@@ -28,7 +28,9 @@ use self::mesh::{
 };
 use self::message::{handle_request, CheckpointSettings, ShardRequest, ShardResponse, ShardState};
 use crate::error::EngineError;
+use crate::ring::{HashRing, RingLayout};
 use crate::storage::store::ShardStore;
+use crate::wal::segment::check_dir_ring;
 
 /// Registered I/O memory per executor. glommio's default (10 MiB) fails to register under the
 /// common 8 MiB memlock limit; 1 MiB fits two cores under it with room to spare.
@@ -187,6 +189,16 @@ where
             detail: "no CPUs to run on".into(),
         });
     }
+    let ring = HashRing::local(shards_count)
+        .ok_or_else(|| EngineError::Startup {
+            detail: format!("cannot build a ring of {shards_count} shards"),
+        })?
+        .layout();
+    if let Some(settings) = &config.wal {
+        // Before any executor starts: a shard of the new ring would log into the directory
+        // (its first segment) before another shard found the mismatch and stopped the process.
+        check_dir_ring(&settings.dir, ring)?;
+    }
     let status = Arc::new(RuntimeStatus {
         shards_ready_count: AtomicUsize::new(0),
         mains_done_count: AtomicUsize::new(0),
@@ -203,7 +215,7 @@ where
             .io_memory(IO_MEMORY_SIZE)
             .spin_before_park(config.spin_before_park)
             .spawn(move || async move {
-                let shard = match open_shard(index, wal.as_ref()).await {
+                let shard = match open_shard(index, ring, wal.as_ref()).await {
                     Ok(shard) => shard,
                     Err(error) => {
                         // Start-up cannot continue without this shard's data; say why and stop.
@@ -236,12 +248,16 @@ fn startup_hint(index: usize, cpu: usize, error: &str) -> String {
 }
 
 /// The shard's state: its store, recovered from its log when there is one.
-async fn open_shard(index: usize, wal: Option<&WalSettings>) -> Result<ShardState, EngineError> {
+async fn open_shard(
+    index: usize,
+    ring: RingLayout,
+    wal: Option<&WalSettings>,
+) -> Result<ShardState, EngineError> {
     let Some(settings) = wal else {
         return Ok(ShardState::in_memory(index));
     };
     let mut store = ShardStore::default();
-    let wal = open_journal(settings, index, &mut store).await?;
+    let wal = open_journal(settings, index, ring, &mut store).await?;
     let checkpoints = CheckpointSettings {
         dir: settings.segments_dir.clone(),
         log_bytes: settings.checkpoint_log_bytes,

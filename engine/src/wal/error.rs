@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Lsn;
+use crate::ring::RingLayout;
 
 /// A payload that cannot be encoded or decoded. Offsets are byte offsets inside the payload.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -121,6 +122,41 @@ pub enum WalError {
         path: PathBuf,
         /// What does not match.
         detail: String,
+    },
+    /// A segment was written by an older (or newer) format this build does not read.
+    #[error(
+        "WAL segment {path} has format version {version}; this build reads version \
+         {version_supported} only (version 2 added the ring identity to the header). \
+         Refusing to start rather than guess at its layout"
+    )]
+    SegmentVersionUnsupported {
+        /// The segment.
+        path: PathBuf,
+        /// The version in its header.
+        version: u32,
+        /// The version this build reads and writes.
+        version_supported: u32,
+    },
+    /// A segment was written by another shard or under another ring than the running one.
+    /// Rows are not re-routed on a ring change, so replaying it would put rows on a shard that
+    /// does not own them: start with the ring the data was written under.
+    #[error(
+        "WAL segment {path} was written by shard {segment_shard_index} of the ring \
+         ({segment_ring}), but it would be replayed by shard {shard_index} of the ring now \
+         ({ring}); rows are not re-routed between rings, so refusing to start (run with the \
+         core count the data directory was written with)"
+    )]
+    RingMismatch {
+        /// The segment.
+        path: PathBuf,
+        /// The shard named in its header.
+        segment_shard_index: u32,
+        /// The ring named in its header.
+        segment_ring: RingLayout,
+        /// The shard that would replay it.
+        shard_index: u32,
+        /// The running ring.
+        ring: RingLayout,
     },
     /// The log starts after the caller's checkpoint: records in between are gone.
     #[error(

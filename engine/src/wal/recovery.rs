@@ -21,6 +21,7 @@ use super::segment::{
     WAL_SEGMENT_SIZE_MAX, WAL_SEGMENT_SIZE_MIN,
 };
 use super::Lsn;
+use crate::ring::RingLayout;
 
 /// One record handed to the recovery callback.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +82,9 @@ pub struct Recovered {
     pub dir: PathBuf,
     /// The shard.
     pub shard_index: u32,
+    /// The ring the shard belongs to; every segment read was written under it, and new ones
+    /// name it.
+    pub ring: RingLayout,
     /// The LSN the next append gets.
     pub next_lsn: Lsn,
     /// What was found and cut.
@@ -106,12 +110,14 @@ struct DirListing {
 /// an LSN above `after_lsn` (the caller's checkpoint), in LSN order, cuts a torn or corrupt
 /// tail, and returns the state to open the writer from.
 ///
-/// Errors: I/O, a damaged segment header (named by path), a log that starts after
+/// Errors: I/O, a damaged segment header (named by path), a segment of another format
+/// version, or of another shard or `ring` (`RingMismatch`), a log that starts after
 /// `after_lsn + 1` or ends before `after_lsn`, a payload that does not decode, or the first
 /// error `on_record` returns (recovery stops there, having changed nothing after it).
 pub fn recover<E, F>(
     dir: &Path,
     shard_index: u32,
+    ring: RingLayout,
     after_lsn: Lsn,
     mut on_record: F,
 ) -> Result<Recovered, E>
@@ -124,6 +130,7 @@ where
     let mut recovered = Recovered {
         dir: dir.to_path_buf(),
         shard_index,
+        ring,
         next_lsn: after_lsn + 1,
         report: RecoveryReport::default(),
         tail: None,
@@ -176,7 +183,8 @@ where
             discard_segments(recovered, &segments[index..])?;
             return Ok(());
         }
-        let (header, mut image, file_size) = read_segment(path, recovered.shard_index, *name_lsn)?;
+        let (header, mut image, file_size) =
+            read_segment(path, recovered.shard_index, recovered.ring, *name_lsn)?;
         recovered.report.segments_count += 1;
         if let Some(previous) = recovered.tail.take() {
             recovered
@@ -245,6 +253,7 @@ fn list_dir(dir: &Path, shard_index: u32) -> Result<DirListing, WalError> {
 fn read_segment(
     path: &Path,
     shard_index: u32,
+    ring: RingLayout,
     name_lsn: Lsn,
 ) -> Result<(SegmentHeader, Vec<u8>, u64), WalError> {
     let mut image = std::fs::read(path).map_err(|e| WalError::io("read segment", path, 0, e))?;
@@ -254,12 +263,7 @@ fn read_segment(
         path: path.to_path_buf(),
         detail,
     };
-    if header.shard_index != shard_index {
-        return Err(corrupt(format!(
-            "shard {} in header, {shard_index} expected",
-            header.shard_index
-        )));
-    }
+    header.check_ring(path, shard_index, ring)?;
     if header.first_lsn != name_lsn {
         return Err(corrupt(format!(
             "first lsn {} in header, {name_lsn} in name",

@@ -6,9 +6,17 @@
 //! ```text
 //! 0     4096                                                     segment_size_bytes
 //! | hdr | record | record | ... | zeros (pre-zeroed, never grown) |
-//! hdr:  magic "QUECTWAL" | version u32 | shard_index u32 | first_lsn u64
-//!       | segment_size_bytes u64 | crc32c u32 (of bytes 0..32) | zeros to 4096
+//! hdr:  magic "QUECTWAL" | version u32 (2) | shard_index u32 | first_lsn u64
+//!       | segment_size_bytes u64 | shards_count u32 | virtual_nodes_per_shard u32
+//!       | ring_fingerprint u64 | crc32c u32 (of bytes 0..48) | zeros to 4096
 //! ```
+//!
+//! The ring fields (a `RingLayout`) say which placement of symbols the records were routed
+//! under. Rows are never re-routed when the ring changes, so recovery refuses a segment whose
+//! shard or ring differs from the running one (`WalError::RingMismatch`) instead of replaying
+//! another shard's rows, or rows of another ring, into this shard; `check_dir_ring` makes the
+//! same check over a whole directory before any shard starts. Version 1 headers (no ring
+//! fields) are refused by version (`WalError::SegmentVersionUnsupported`).
 //!
 //! A spare is a pre-zeroed file of the segment size named `wal-{shard:03}-spare-{n:06}.zeroed`;
 //! one being made is `.tmp` until it is complete and synced. Activating a spare writes its
@@ -16,11 +24,13 @@
 //! segment name always has a durable header.
 
 use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::error::WalError;
 use super::Lsn;
+use crate::ring::RingLayout;
 
 /// Bytes in a segment header; records start at this offset.
 pub const WAL_SEGMENT_HEADER_SIZE: usize = 4096;
@@ -34,8 +44,10 @@ pub const WAL_SEGMENT_SIZE_MIN: u64 = 16 << 10;
 pub const WAL_SEGMENT_SIZE_MAX: u64 = 1 << 30;
 /// First bytes of every segment.
 pub const WAL_SEGMENT_MAGIC: [u8; 8] = *b"QUECTWAL";
-/// Segment format version written by this code.
-pub const WAL_SEGMENT_VERSION: u32 = 1;
+/// Segment format version written and read by this code (2: the header names the ring).
+pub const WAL_SEGMENT_VERSION: u32 = 2;
+/// Bytes of the header covered by its crc32c; the crc follows them.
+const HEADER_FIELDS_SIZE: usize = 48;
 /// Bytes written at a time when zero-filling a file.
 const ZERO_CHUNK_SIZE: usize = 1 << 20;
 
@@ -47,7 +59,7 @@ const _: () = {
     assert!(WAL_SEGMENT_SIZE_MIN <= WAL_SEGMENT_SIZE_DEFAULT);
     assert!(WAL_SEGMENT_SIZE_DEFAULT <= WAL_SEGMENT_SIZE_MAX);
     // The header's fields and crc fit before the zero tail the reader checks.
-    assert!(36 <= WAL_SEGMENT_HEADER_SIZE);
+    assert!(HEADER_FIELDS_SIZE + 4 <= WAL_SEGMENT_HEADER_SIZE);
 };
 
 /// The file name of shard `shard_index`'s segment starting at `first_lsn`.
@@ -57,12 +69,20 @@ pub fn segment_file_name(shard_index: u32, first_lsn: Lsn) -> String {
 
 /// The first LSN in a segment file name of shard `shard_index`, if `name` is one.
 pub fn parse_segment_file_name(shard_index: u32, name: &str) -> Option<Lsn> {
-    let prefix = format!("wal-{shard_index:03}-");
-    let digits = name.strip_prefix(&prefix)?.strip_suffix(".log")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    parse_any_segment_file_name(name)
+        .filter(|(name_shard_index, _)| *name_shard_index == shard_index)
+        .map(|(_, first_lsn)| first_lsn)
+}
+
+/// The shard index and first LSN in a segment file name of any shard, if `name` is one.
+pub fn parse_any_segment_file_name(name: &str) -> Option<(u32, Lsn)> {
+    let rest = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+    let (shard, digits) = rest.split_once('-')?;
+    let all_digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if shard.len() < 3 || !all_digits(shard) || digits.len() != 20 || !all_digits(digits) {
         return None;
     }
-    digits.parse().ok()
+    Some((shard.parse().ok()?, digits.parse().ok()?))
 }
 
 /// The file name of spare number `spare_index` of a shard.
@@ -92,6 +112,8 @@ pub struct SegmentHeader {
     pub first_lsn: Lsn,
     /// Its file size.
     pub segment_size_bytes: u64,
+    /// The ring its records were routed under.
+    pub ring: RingLayout,
 }
 
 impl SegmentHeader {
@@ -103,12 +125,18 @@ impl SegmentHeader {
         bytes[12..16].copy_from_slice(&self.shard_index.to_le_bytes());
         bytes[16..24].copy_from_slice(&self.first_lsn.to_le_bytes());
         bytes[24..32].copy_from_slice(&self.segment_size_bytes.to_le_bytes());
-        let crc = crc32c::crc32c(&bytes[0..32]);
-        bytes[32..36].copy_from_slice(&crc.to_le_bytes());
+        bytes[32..36].copy_from_slice(&self.ring.shards_count.to_le_bytes());
+        bytes[36..40].copy_from_slice(&self.ring.virtual_nodes_per_shard.to_le_bytes());
+        bytes[40..48].copy_from_slice(&self.ring.fingerprint.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[0..HEADER_FIELDS_SIZE]);
+        bytes[HEADER_FIELDS_SIZE..HEADER_FIELDS_SIZE + 4].copy_from_slice(&crc.to_le_bytes());
         bytes
     }
 
     /// Parses and checks the header at the start of `bytes`, read from `path`.
+    ///
+    /// The version is checked right after the magic, before the crc: an older header has
+    /// other fields under its crc, and the error should name its version, not a bad checksum.
     pub fn decode(bytes: &[u8], path: &Path) -> Result<SegmentHeader, WalError> {
         let corrupt = |detail: String| WalError::SegmentHeaderCorrupt {
             path: path.to_path_buf(),
@@ -128,25 +156,95 @@ impl SegmentHeader {
         if bytes[0..8] != WAL_SEGMENT_MAGIC {
             return Err(corrupt(format!("bad magic {:?}", &bytes[0..8])));
         }
-        let (stored, computed) = (word(32..36) as u32, crc32c::crc32c(&bytes[0..32]));
+        let version = word(8..12) as u32;
+        if version != WAL_SEGMENT_VERSION {
+            return Err(WalError::SegmentVersionUnsupported {
+                path: path.to_path_buf(),
+                version,
+                version_supported: WAL_SEGMENT_VERSION,
+            });
+        }
+        let crc_range = HEADER_FIELDS_SIZE..HEADER_FIELDS_SIZE + 4;
+        let stored = word(crc_range.clone()) as u32;
+        let computed = crc32c::crc32c(&bytes[0..HEADER_FIELDS_SIZE]);
         if stored != computed {
             return Err(corrupt(format!(
                 "bad crc32c: stored {stored:#010x}, computed {computed:#010x}"
             )));
         }
-        let version = word(8..12) as u32;
-        if version != WAL_SEGMENT_VERSION {
-            return Err(corrupt(format!("unsupported version {version}")));
-        }
-        if bytes[36..WAL_SEGMENT_HEADER_SIZE].iter().any(|b| *b != 0) {
+        if bytes[crc_range.end..WAL_SEGMENT_HEADER_SIZE]
+            .iter()
+            .any(|b| *b != 0)
+        {
             return Err(corrupt("non-zero header padding".into()));
         }
         Ok(SegmentHeader {
             shard_index: word(12..16) as u32,
             first_lsn: word(16..24),
             segment_size_bytes: word(24..32),
+            ring: RingLayout {
+                shards_count: word(32..36) as u32,
+                virtual_nodes_per_shard: word(36..40) as u32,
+                fingerprint: word(40..48),
+            },
         })
     }
+
+    /// `RingMismatch` unless this header, read from `path`, was written by shard
+    /// `shard_index` of `ring`.
+    pub fn check_ring(
+        &self,
+        path: &Path,
+        shard_index: u32,
+        ring: RingLayout,
+    ) -> Result<(), WalError> {
+        if self.shard_index == shard_index && self.ring == ring {
+            return Ok(());
+        }
+        Err(WalError::RingMismatch {
+            path: path.to_path_buf(),
+            segment_shard_index: self.shard_index,
+            segment_ring: self.ring,
+            shard_index,
+            ring,
+        })
+    }
+}
+
+/// Checks, before any shard starts, that every segment in the WAL directory `dir` was written
+/// under `ring` by the shard its name says: a directory written with another `--cores` (or
+/// holding a segment copied from another shard) is refused as a whole, before a shard of the
+/// new ring logs anything into it. A segment whose header does not decode as damaged is left
+/// to recovery, which decides whether it is part of the log at all (one after a cut is not).
+pub fn check_dir_ring(dir: &Path, ring: RingLayout) -> Result<(), WalError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(WalError::io("read dir", dir, 0, e)),
+    };
+    let mut segments = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| WalError::io("read dir", dir, 0, e))?;
+        let name = entry.file_name();
+        let parsed = name.to_str().and_then(parse_any_segment_file_name);
+        if let Some((shard_index, _)) = parsed {
+            segments.push((shard_index, entry.path()));
+        }
+    }
+    segments.sort();
+    for (shard_index, path) in segments {
+        let mut bytes = Vec::with_capacity(WAL_SEGMENT_HEADER_SIZE);
+        let file = File::open(&path).map_err(|e| WalError::io("open segment", &path, 0, e))?;
+        file.take(WAL_SEGMENT_HEADER_SIZE as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| WalError::io("read header", &path, 0, e))?;
+        match SegmentHeader::decode(&bytes, &path) {
+            Ok(header) => header.check_ring(&path, shard_index, ring)?,
+            Err(WalError::SegmentHeaderCorrupt { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
 }
 
 /// Rounds `offset` down to a block boundary. Example: 9000 → 8192.
@@ -310,23 +408,113 @@ mod tests {
         assert!(!is_spare_temp_file_name(7, &name));
     }
 
-    #[test]
-    fn header_round_trips_and_rejects_damage() {
-        let header = SegmentHeader {
+    fn ring_of(shards_count: usize) -> RingLayout {
+        crate::ring::HashRing::local(shards_count)
+            .expect("a valid ring")
+            .layout()
+    }
+
+    fn header_make() -> SegmentHeader {
+        SegmentHeader {
             shard_index: 3,
             first_lsn: 99,
             segment_size_bytes: 1 << 20,
-        };
+            ring: ring_of(4),
+        }
+    }
+
+    #[test]
+    fn any_shard_names_parse_and_others_do_not() {
+        assert_eq!(
+            parse_any_segment_file_name(&segment_file_name(12, 7)),
+            Some((12, 7))
+        );
+        assert_eq!(
+            parse_any_segment_file_name(&segment_file_name(1234, 1)),
+            Some((1234, 1))
+        );
+        for name in [
+            "wal-003-42.log",
+            "wal-3-00000000000000000001.log",
+            "wal-003-spare-000001.zeroed",
+            "wal-003-00000000000000000001.log.discarded",
+            "wal-x03-00000000000000000001.log",
+        ] {
+            assert_eq!(parse_any_segment_file_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn header_round_trips_and_rejects_damage() {
+        let header = header_make();
         let bytes = header.encode();
         let path = Path::new("wal-003-x.log");
         assert_eq!(SegmentHeader::decode(&bytes, path).ok(), Some(header));
-        for index in [0usize, 9, 13, 17, 25, 33, 100, 4095] {
+        for index in [0usize, 9, 13, 17, 25, 33, 37, 41, 47, 49, 52, 100, 4095] {
             let mut damaged = bytes.clone();
             damaged[index] ^= 1;
             let error = SegmentHeader::decode(&damaged, path).expect_err("damaged");
             assert!(error.to_string().contains("wal-003-x.log"), "{error}");
         }
         assert!(SegmentHeader::decode(&bytes[..100], path).is_err());
+    }
+
+    #[test]
+    fn header_of_another_version_is_refused_by_its_version() {
+        let mut bytes = header_make().encode();
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let path = Path::new("wal-003-x.log");
+        let error = SegmentHeader::decode(&bytes, path).expect_err("version 1");
+        assert!(
+            matches!(
+                error,
+                WalError::SegmentVersionUnsupported {
+                    version: 1,
+                    version_supported: WAL_SEGMENT_VERSION,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("wal-003-x.log") && message.contains("version 1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn ring_check_names_both_rings_and_both_shards() {
+        let header = header_make();
+        let path = Path::new("wal-003-x.log");
+        assert!(header.check_ring(path, 3, ring_of(4)).is_ok());
+        let error = header
+            .check_ring(path, 3, ring_of(2))
+            .expect_err("other ring");
+        let message = error.to_string();
+        assert!(
+            message.contains("4 shards x 128 virtual nodes"),
+            "{message}"
+        );
+        assert!(
+            message.contains("2 shards x 128 virtual nodes"),
+            "{message}"
+        );
+        assert!(message.contains("wal-003-x.log"), "{message}");
+        let error = header
+            .check_ring(path, 1, ring_of(4))
+            .expect_err("other shard");
+        assert!(
+            matches!(
+                error,
+                WalError::RingMismatch {
+                    segment_shard_index: 3,
+                    shard_index: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -14,8 +14,18 @@ use super::segment::{parse_segment_file_name, parse_spare_file_name, WAL_SEGMENT
 use super::writer::FaultPoint;
 use super::*;
 use crate::batch::{BatchColumn, ColumnValues, RowBatch, StringColumn};
+use crate::ring::{HashRing, RingLayout};
 
 const SHARD_INDEX: u32 = 3;
+/// Shards in the ring the tests' logs are written under (`SHARD_INDEX` is one of them).
+const SHARDS_COUNT: usize = 4;
+
+/// The ring of `shards_count` local shards.
+fn ring_of(shards_count: usize) -> RingLayout {
+    HashRing::local(shards_count)
+        .expect("a valid ring")
+        .layout()
+}
 
 /// A unique directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -148,10 +158,16 @@ async fn append_many(wal: &Rc<Wal>, count: u64, commit_every: u64) {
 
 fn recover_all(dir: &Path, after_lsn: Lsn) -> Result<(Vec<RecoveredRecord>, Recovered), WalError> {
     let mut records = Vec::new();
-    let recovered = recover(dir, SHARD_INDEX, after_lsn, |record| {
-        records.push(record);
-        Ok::<(), WalError>(())
-    })?;
+    let recovered = recover(
+        dir,
+        SHARD_INDEX,
+        ring_of(SHARDS_COUNT),
+        after_lsn,
+        |record| {
+            records.push(record);
+            Ok::<(), WalError>(())
+        },
+    )?;
     Ok((records, recovered))
 }
 
@@ -494,6 +510,103 @@ fn segment_header_corruption_is_reported_with_the_file_name() {
         "{error}"
     );
     assert!(error.to_string().contains(&name), "{error}");
+}
+
+#[test]
+fn recovery_refuses_a_log_written_under_another_ring() {
+    let dir = TempDir::new("ring");
+    write_log(&dir.path(), small_config(SyncMode::Sync), 300, 10);
+    assert!(segment::check_dir_ring(&dir.path(), ring_of(SHARDS_COUNT)).is_ok());
+    let other = ring_of(SHARDS_COUNT + 1);
+    let error = recover(&dir.path(), SHARD_INDEX, other, 0, |_| {
+        Ok::<(), WalError>(())
+    })
+    .expect_err("a log of a 4-shard ring is not replayed by a 5-shard one");
+    let WalError::RingMismatch {
+        segment_ring, ring, ..
+    } = &error
+    else {
+        panic!("{error}");
+    };
+    assert_eq!((*segment_ring, *ring), (ring_of(SHARDS_COUNT), other));
+    let message = error.to_string();
+    assert!(
+        message.contains("wal-003-00000000000000000001.log"),
+        "{message}"
+    );
+    assert!(
+        message.contains("4 shards x 128") && message.contains("5 shards x 128"),
+        "{message}"
+    );
+    let error = segment::check_dir_ring(&dir.path(), other).expect_err("the directory check too");
+    assert!(matches!(error, WalError::RingMismatch { .. }), "{error}");
+    // Nothing was changed: the right ring still recovers every record.
+    let (records, _) = recover_all(&dir.path(), 0).expect("recover");
+    assert_records(&records, 1, 300);
+}
+
+#[test]
+fn recovery_refuses_a_segment_of_another_shard_under_its_name() {
+    let dir = TempDir::new("swap");
+    write_log(&dir.path(), small_config(SyncMode::Sync), 30, 10);
+    let segments = read_segments(&dir.path());
+    // Shard 3's segment copied in as shard 2's first segment.
+    let (path, _) = &segments[0];
+    let name = path
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .replace("wal-003-", "wal-002-");
+    std::fs::copy(path, dir.path().join(&name)).expect("copy");
+    let ring = ring_of(SHARDS_COUNT);
+    let error = recover(&dir.path(), 2, ring, 0, |_| Ok::<(), WalError>(()))
+        .expect_err("shard 2 does not replay shard 3's records");
+    assert!(
+        matches!(
+            error,
+            WalError::RingMismatch {
+                segment_shard_index: 3,
+                shard_index: 2,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&name), "{error}");
+    let error = segment::check_dir_ring(&dir.path(), ring).expect_err("the directory check too");
+    assert!(error.to_string().contains(&name), "{error}");
+}
+
+#[test]
+fn recovery_refuses_a_version_1_segment_by_its_version() {
+    let dir = TempDir::new("v1");
+    write_log(&dir.path(), small_config(SyncMode::Sync), 30, 10);
+    let segments = read_segments(&dir.path());
+    let (path, image) = &segments[0];
+    // A version 1 header: the same first 32 bytes with version 1, crc32c of them at 32..36.
+    let mut old = image.clone();
+    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+    old[32..4096].fill(0);
+    let crc = crc32c::crc32c(&old[0..32]);
+    old[32..36].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, &old).expect("write");
+    for error in [
+        recover_all(&dir.path(), 0).expect_err("version 1 is refused"),
+        segment::check_dir_ring(&dir.path(), ring_of(SHARDS_COUNT)).expect_err("refused"),
+    ] {
+        assert!(
+            matches!(
+                error,
+                WalError::SegmentVersionUnsupported {
+                    version: 1,
+                    version_supported: 2,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("version 1"), "{error}");
+    }
 }
 
 #[test]

@@ -34,6 +34,7 @@ use super::segment::{
     WAL_SEGMENT_SIZE_MIN,
 };
 use super::Lsn;
+use crate::ring::RingLayout;
 
 /// Default bound on bytes appended but not yet written.
 pub const WAL_BUFFER_SIZE_DEFAULT: usize = 32 << 20;
@@ -287,6 +288,7 @@ impl FlushSignal {
 pub struct Wal {
     dir: PathBuf,
     shard_index: u32,
+    ring: RingLayout,
     config: WalConfig,
     state: RefCell<WalState>,
     signal: FlushSignal,
@@ -312,6 +314,7 @@ impl Wal {
         let wal = Rc::new(Wal {
             dir: recovered.dir.clone(),
             shard_index: recovered.shard_index,
+            ring: recovered.ring,
             config,
             state: RefCell::new(WalState {
                 segment: None,
@@ -539,6 +542,7 @@ impl Wal {
             shard_index: self.shard_index,
             first_lsn,
             segment_size_bytes: self.config.segment_size_bytes,
+            ring: self.ring,
         }
     }
 
