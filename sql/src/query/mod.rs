@@ -10,6 +10,7 @@
 //! rows in memory (`rows::run_over_rows`) before the usual merge.
 
 mod ast;
+mod colocated;
 pub mod evaluate;
 mod joins;
 mod markers;
