@@ -763,3 +763,39 @@ fn colocated_asof_join_walks_across_many_chunks() {
     expected.sort();
     assert_eq!(met_pairs(&mut db, sql), expected);
 }
+
+#[test]
+fn colocated_and_coordinator_asof_joins_agree_and_null_keys_never_reach_them() {
+    let (mut db, _, _) = tied_market(400);
+    // The join keys are the partition key and the designated timestamp, which are never NULL:
+    // such rows are refused at INSERT, so neither path has NULL keys to skip.
+    for sql in [
+        "INSERT INTO trades VALUES (1, NULL, 9001, 1)",
+        "INSERT INTO trades VALUES (NULL, 50, 9002, 1)",
+        "INSERT INTO quotes VALUES (1, NULL, 9003, 9004)",
+        "INSERT INTO quotes VALUES (NULL, 40, 9005, 9006)",
+    ] {
+        assert!(db.run(sql).is_err(), "{sql}");
+    }
+    for join in ["ASOF JOIN", "ASOF LEFT JOIN"] {
+        let on = "ON t.symbol = q.symbol AND t.ts >= q.ts";
+        let colocated = format!("SELECT t.price, q.bid FROM trades t {join} quotes q {on}");
+        // `bid + 0` is not a plain column: the coordinator joins these rows itself.
+        let coordinator = format!(
+            "SELECT t.price, q.bid FROM trades t {join} \
+             (SELECT symbol, ts, bid + 0 AS bid FROM quotes) q {on}"
+        );
+        let text = explain_text(&mut db, &coordinator);
+        assert!(text.contains("ASOF merge join"), "{text}");
+        let mut expected: Vec<(i64, Option<i64>)> = db
+            .rows(&coordinator)
+            .iter()
+            .map(|r| {
+                let bid = (r[1] != Value::Null).then(|| float(&r[1]) as i64);
+                (float(&r[0]) as i64, bid)
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(met_pairs(&mut db, &colocated), expected, "{colocated}");
+    }
+}
