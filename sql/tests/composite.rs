@@ -762,6 +762,36 @@ fn colocated_asof_join_walks_across_many_chunks() {
         .collect();
     expected.sort();
     assert_eq!(met_pairs(&mut db, sql), expected);
+    // Without a filter, full joined chunks aggregate through the chunk memo path: each one
+    // must answer with its own rows' states, not the previous chunk's.
+    let sql = "SELECT t.symbol, count(), count(q.bid), sum(q.bid), sum(t.price) FROM trades t \
+               ASOF LEFT JOIN quotes q ON t.symbol = q.symbol AND t.ts >= q.ts \
+               GROUP BY t.symbol ORDER BY t.symbol";
+    assert!(explain_text(&mut db, sql).contains("co-located ASOF join"));
+    let mut expected: BTreeMap<i64, (i64, i64, i64, i64)> = BTreeMap::new();
+    for t in &trades {
+        let entry = expected.entry(t.0).or_default();
+        entry.0 += 1;
+        entry.3 += t.2;
+        if let Some(q) = met(t) {
+            entry.1 += 1;
+            entry.2 += q;
+        }
+    }
+    let got: BTreeMap<i64, (i64, i64, i64, i64)> = db
+        .rows(sql)
+        .iter()
+        .map(|r| {
+            let bids = if r[3] == Value::Null {
+                0
+            } else {
+                float(&r[3]) as i64
+            };
+            let sums = (int(&r[1]), int(&r[2]), bids, float(&r[4]) as i64);
+            (int(&r[0]), sums)
+        })
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[test]

@@ -19,11 +19,6 @@ use crate::storage::partition::Partition;
 use crate::storage::store::ShardStore;
 use crate::storage::table::TableStore;
 
-/// Left chunks joined before the ordinary scan runs over them: bounds the joined copy held at
-/// once to this many chunks' worth of the columns the query reads.
-const JOINED_CHUNKS_MAX: usize = 16;
-const _: () = assert!(JOINED_CHUNKS_MAX * CHUNK_ROWS_MAX <= FRAGMENT_ROWS_MAX);
-
 /// The right row a left row met: (chunk index, row index) in the right partition.
 type RightRow = Option<(u32, u32)>;
 
@@ -42,24 +37,27 @@ pub(super) fn run_asof_fragment(
     };
     // Over no partitions the scan still answers its empty shape (one empty global group).
     let mut total = run_fragment_over(left, &[], &joined.fragment)?;
+    // One joined chunk, refilled for every left chunk: its vectors keep their capacity, so
+    // the join allocates (and faults in) its columns once per query, not once per chunk.
+    let mut scratch = Partition::new(SymbolKey::Int(0));
+    scratch.chunks.push(Chunk {
+        columns: Vec::new(),
+        rows_count: 0,
+        memo: Default::default(),
+    });
+    let mut matches = Vec::with_capacity(CHUNK_ROWS_MAX);
     for partition in partitions {
         let right_chunks = joined.right_chunks(&partition.key);
         let mut walk = RightWalk::new(right_chunks, right, &partition.key, join);
-        for batch in partition.chunks.chunks(JOINED_CHUNKS_MAX) {
-            let mut chunks = Vec::with_capacity(batch.len());
-            for chunk in batch {
-                if joined.left_skips(chunk, &partition.key) {
-                    continue;
-                }
-                let matches = walk.matches(chunk, left.schema.timestamp_index)?;
-                chunks.push(joined.combine(chunk, right_chunks, &matches)?);
+        scratch.key = partition.key.clone();
+        for chunk in &partition.chunks {
+            if joined.left_skips(chunk, &partition.key) {
+                continue;
             }
-            let batch_partition = Partition {
-                key: partition.key.clone(),
-                rows_count: chunks.iter().map(|c| c.rows_count).sum(),
-                chunks,
-            };
-            let part = run_fragment_over(left, &[&batch_partition], &joined.fragment)?;
+            walk.matches(chunk, left.schema.timestamp_index, &mut matches)?;
+            joined.combine(chunk, right_chunks, &matches, &mut scratch.chunks[0])?;
+            scratch.rows_count = chunk.rows_count;
+            let part = run_fragment_over(left, &[&scratch], &joined.fragment)?;
             if append_result(&mut total, part, &fragment.output)? {
                 return Ok(total);
             }
@@ -209,32 +207,65 @@ impl<'a> Joined<'a> {
         matches!(verdict(filter, &prune), Verdict::Skip)
     }
 
-    /// The joined chunk: `chunk`'s columns, then the right columns gathered at `matches`.
+    /// Refills `joined` with `chunk`'s columns, then the right columns gathered at `matches`
+    /// (columns the query does not read stay empty).
     fn combine(
         &self,
         chunk: &Chunk,
         right_chunks: &[Chunk],
         matches: &[RightRow],
-    ) -> Result<Chunk, EngineError> {
+        joined: &mut Chunk,
+    ) -> Result<(), EngineError> {
         debug_assert_eq!(matches.len(), chunk.rows_count);
-        let mut columns = Vec::with_capacity(self.left_used.len() + self.right_used.len());
-        for (column, used) in chunk.columns.iter().zip(&self.left_used) {
-            columns.push(if *used { column.clone() } else { unread() });
+        let left_width = self.left_used.len();
+        joined
+            .columns
+            .resize_with(left_width + self.right_used.len(), unread);
+        // The memo holds states over the previous rows: stale for the new ones.
+        joined.memo.clear();
+        joined.rows_count = chunk.rows_count;
+        let (left_columns, right_columns) = joined.columns.split_at_mut(left_width);
+        for ((to, from), used) in left_columns
+            .iter_mut()
+            .zip(&chunk.columns)
+            .zip(&self.left_used)
+        {
+            if *used {
+                copy_column(to, from);
+            }
         }
         let right_types = self.right.schema.columns.iter().map(|c| c.data_type);
-        for (index, (data_type, used)) in right_types.zip(&self.right_used).enumerate() {
-            columns.push(if *used {
-                gather_column(right_chunks, index, data_type, matches)?
-            } else {
-                unread()
-            });
+        let right_used = right_types.zip(&self.right_used).zip(right_columns);
+        for (index, ((data_type, used), to)) in right_used.enumerate() {
+            if *used {
+                gather_column(to, right_chunks, index, data_type, matches)?;
+            }
         }
-        Ok(Chunk {
-            columns,
-            rows_count: chunk.rows_count,
-            memo: Default::default(),
-        })
+        Ok(())
     }
+}
+
+/// Makes `to` a copy of `from`, reusing `to`'s vectors when they have the same type.
+fn copy_column(to: &mut ColumnChunk, from: &ColumnChunk) {
+    fn refill<T: Copy>(to: &mut Vec<T>, from: &[T]) {
+        to.clear();
+        to.extend_from_slice(from);
+    }
+    match (&mut to.data, &from.data) {
+        (ColumnData::Int64(a), ColumnData::Int64(b))
+        | (ColumnData::Timestamp(a), ColumnData::Timestamp(b)) => refill(a, b),
+        (ColumnData::Int32(a), ColumnData::Int32(b)) => refill(a, b),
+        (ColumnData::Float64(a), ColumnData::Float64(b)) => refill(a, b),
+        (ColumnData::Float32(a), ColumnData::Float32(b)) => refill(a, b),
+        (ColumnData::Bool(a), ColumnData::Bool(b)) => refill(a, b),
+        (ColumnData::SymbolIds(a), ColumnData::SymbolIds(b)) => refill(a, b),
+        (to_data, from_data) => *to_data = from_data.clone(),
+    }
+    match (&mut to.nulls, &from.nulls) {
+        (Some(a), Some(b)) => refill(a, b),
+        (to_nulls, from_nulls) => *to_nulls = from_nulls.clone(),
+    }
+    to.zone = from.zone;
 }
 
 /// Marks every column the scan of `fragment` reads.
@@ -298,16 +329,17 @@ impl<'a> RightWalk<'a> {
         }
     }
 
-    /// The right row each row of the left `chunk` meets, if any.
+    /// Sets `out` to the right row each row of the left `chunk` meets, if any.
     fn matches(
         &mut self,
         chunk: &Chunk,
         timestamp_index: usize,
-    ) -> Result<Vec<RightRow>, EngineError> {
+        out: &mut Vec<RightRow>,
+    ) -> Result<(), EngineError> {
         let times = chunk.timestamps(timestamp_index);
         let nulls = chunk.columns[timestamp_index].nulls.as_deref();
         debug_assert_eq!(times.len(), chunk.rows_count);
-        let mut out = Vec::with_capacity(times.len());
+        out.clear();
         for (row, &time) in times.iter().enumerate() {
             if nulls.is_some_and(|n| n[row]) {
                 out.push(None); // a NULL time never matches
@@ -332,7 +364,7 @@ impl<'a> RightWalk<'a> {
                     .map(|(chunk, row, _)| (chunk, row)),
             );
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Passes every right row whose time is at (or, when not inclusive, before) `time`,
@@ -465,47 +497,50 @@ impl Gather for bool {
     }
 }
 
-/// Right column `column` at `matches` (NULL where a left row met no right row).
+/// Sets `to` to right column `column` at `matches` (NULL where a left row met no right row).
 fn gather_column(
+    to: &mut ColumnChunk,
     chunks: &[Chunk],
     column: usize,
     data_type: crate::types::DataType,
     matches: &[RightRow],
-) -> Result<ColumnChunk, EngineError> {
-    let mut out = ColumnChunk::empty(data_type, false);
-    match &mut out.data {
-        ColumnData::Int64(v) | ColumnData::Timestamp(v) => *v = gather(chunks, column, matches)?,
-        ColumnData::Int32(v) => *v = gather(chunks, column, matches)?,
-        ColumnData::Float64(v) => *v = gather(chunks, column, matches)?,
-        ColumnData::Float32(v) => *v = gather(chunks, column, matches)?,
-        ColumnData::Bool(v) => *v = gather(chunks, column, matches)?,
+) -> Result<(), EngineError> {
+    if matches!(to.data, ColumnData::PartitionKey) {
+        *to = ColumnChunk::empty(data_type, false);
+    }
+    match &mut to.data {
+        ColumnData::Int64(v) | ColumnData::Timestamp(v) => gather(v, chunks, column, matches)?,
+        ColumnData::Int32(v) => gather(v, chunks, column, matches)?,
+        ColumnData::Float64(v) => gather(v, chunks, column, matches)?,
+        ColumnData::Float32(v) => gather(v, chunks, column, matches)?,
+        ColumnData::Bool(v) => gather(v, chunks, column, matches)?,
         ColumnData::SymbolIds(_) | ColumnData::PartitionKey => {
             return Err(internal(format!(
                 "co-located ASOF join gathers symbol column {column}"
             )))
         }
     }
-    out.nulls = gather_nulls(chunks, column, matches);
-    Ok(out)
+    to.nulls = gather_nulls(chunks, column, matches);
+    Ok(())
 }
 
 fn gather<T: Gather>(
+    to: &mut Vec<T>,
     chunks: &[Chunk],
     column: usize,
     matches: &[RightRow],
-) -> Result<Vec<T>, EngineError> {
+) -> Result<(), EngineError> {
     let slices = chunks
         .iter()
         .map(|c| T::values(&c.columns[column].data))
         .collect::<Option<Vec<&[T]>>>()
         .ok_or_else(|| internal(format!("right column {column} differs between chunks")))?;
-    Ok(matches
-        .iter()
-        .map(|m| match *m {
-            Some((chunk, row)) => slices[chunk as usize][row as usize],
-            None => T::default(),
-        })
-        .collect())
+    to.clear();
+    to.extend(matches.iter().map(|m| match *m {
+        Some((chunk, row)) => slices[chunk as usize][row as usize],
+        None => T::default(),
+    }));
+    Ok(())
 }
 
 fn gather_nulls(chunks: &[Chunk], column: usize, matches: &[RightRow]) -> Option<Vec<bool>> {
