@@ -371,14 +371,19 @@ impl<'a> RightWalk<'a> {
     /// remembering the last eligible one.
     fn advance_to(&mut self, time: i64) -> Result<(), EngineError> {
         let timestamp_index = self.right.schema.timestamp_index;
-        let inclusive = self.join.inclusive;
+        // One comparison in the hot loop: `t < time` is `t <= time - 1` (nothing is below MIN).
+        let bound = if self.join.inclusive {
+            time
+        } else {
+            match time.checked_sub(1) {
+                Some(bound) => bound,
+                None => return Ok(()),
+            }
+        };
         while let Some(chunk) = self.chunks.get(self.chunk_index) {
             let times = chunk.timestamps(timestamp_index);
             let start = self.row_index;
-            let passed = times[start..]
-                .iter()
-                .take_while(|&&t| if inclusive { t <= time } else { t < time })
-                .count();
+            let passed = times[start..].iter().take_while(|&&t| t <= bound).count();
             let end = start + passed;
             if passed > 0 {
                 let mask = self.eligibility()?;
