@@ -606,8 +606,12 @@ fn met_pairs(db: &mut TwoShards, sql: &str) -> Vec<(i64, Option<i64>)> {
         text.contains("co-located ASOF join on shards"),
         "{sql}\n{text}"
     );
-    let mut pairs: Vec<(i64, Option<i64>)> = db
-        .rows(sql)
+    price_bid_pairs(&db.rows(sql))
+}
+
+/// Rows of (t.price, q.bid) as sorted (trade id, quote id) pairs.
+fn price_bid_pairs(rows: &[Vec<Value>]) -> Vec<(i64, Option<i64>)> {
+    let mut pairs: Vec<(i64, Option<i64>)> = rows
         .iter()
         .map(|r| {
             let bid = (r[1] != Value::Null).then(|| float(&r[1]) as i64);
@@ -817,15 +821,7 @@ fn colocated_and_coordinator_asof_joins_agree_and_null_keys_never_reach_them() {
         );
         let text = explain_text(&mut db, &coordinator);
         assert!(text.contains("ASOF merge join"), "{text}");
-        let mut expected: Vec<(i64, Option<i64>)> = db
-            .rows(&coordinator)
-            .iter()
-            .map(|r| {
-                let bid = (r[1] != Value::Null).then(|| float(&r[1]) as i64);
-                (float(&r[0]) as i64, bid)
-            })
-            .collect();
-        expected.sort();
+        let expected = price_bid_pairs(&db.rows(&coordinator));
         assert_eq!(met_pairs(&mut db, &colocated), expected, "{colocated}");
     }
 }
