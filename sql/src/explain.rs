@@ -2,7 +2,9 @@
 //! routing, filter and the zone-map pruning it allows, partial aggregate or rows) and the
 //! coordinator's merge. One line per step, indented under the step that consumes it.
 
-use quecto_engine::fragment::plan::{AggregateCall, BinaryOp, FragmentOutput, ScalarExpr, SortKey};
+use quecto_engine::fragment::plan::{
+    AggregateCall, AsofJoin, BinaryOp, FragmentOutput, ScalarExpr, SortKey,
+};
 use quecto_engine::fragment::window::TimeWindow;
 use quecto_engine::schema::TableSchema;
 
@@ -63,6 +65,14 @@ pub fn explain_lines(
             ));
         }
     }
+    if let Some(join) = &plan.fragment.asof {
+        lines.push(format!(
+            "      co-located ASOF join on shards: {} (columns past #{} are {}'s)",
+            asof_text(join, &plan.fragment.table),
+            schema.columns.len(),
+            join.right_table
+        ));
+    }
     if let Some(filter) = &plan.fragment.filter {
         let zoned = zone_prunable_columns(filter, &column);
         let pruning = if zoned.is_empty() {
@@ -93,6 +103,29 @@ pub fn explain_lines(
         plan.fragment.table
     ));
     lines
+}
+
+/// What a co-located ASOF join does, in words.
+fn asof_text(join: &AsofJoin, left_table: &str) -> String {
+    let column = |index: usize| format!("#{index}");
+    format!(
+        "each {left_table} partition merge-walks the same symbol's {} partition, \
+         latest right row with time {} left time{}{}{}{}",
+        join.right_table,
+        if join.inclusive { "<=" } else { "<" },
+        join.tolerance_ns
+            .map(|t| format!(", tolerance {t} ns"))
+            .unwrap_or_default(),
+        if join.left_outer { ", left outer" } else { "" },
+        join.right_filter
+            .as_ref()
+            .map(|f| format!(", right filter {}", expr_text(f, &column)))
+            .unwrap_or_default(),
+        join.joined_filter
+            .as_ref()
+            .map(|f| format!(", joined filter {}", expr_text(f, &column)))
+            .unwrap_or_default(),
+    )
 }
 
 fn merge_line(merge: &Merge) -> String {

@@ -122,6 +122,7 @@ pub fn plan_select_over(
         symbols,
         filter,
         output,
+        asof: None,
     };
     Ok(SelectPlan {
         fragment,

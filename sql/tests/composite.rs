@@ -296,8 +296,10 @@ fn explain_names_the_join_strategy_and_the_pushed_down_scans() {
         })
         .collect();
     let text = text.join("\n");
-    assert!(text.contains("ASOF merge join"), "{text}");
-    assert_eq!(text.matches("Scan #").count(), 2, "{text}");
+    assert!(text.contains("co-located ASOF join on shards"), "{text}");
+    // The join and the count run on the shards: no coordinator join, no scans pulled back.
+    assert!(!text.contains("ASOF merge join"), "{text}");
+    assert_eq!(text.matches("Scan #").count(), 0, "{text}");
 }
 
 #[test]
@@ -497,7 +499,8 @@ fn where_conjuncts_reach_the_join_scans_without_changing_answers() {
                WHERE t.symbol = 3 AND t.volume > 2 AND q.bid > 105";
     let plan = db.rows(&format!("EXPLAIN SELECT count() {sql}"));
     let text: String = plan.iter().map(|r| format!("{}\n", r[0])).collect();
-    assert_eq!(text.matches("routed by symbol = 3").count(), 2, "{text}");
+    assert_eq!(text.matches("routed by symbol = 3").count(), 1, "{text}");
+    assert!(text.contains("right filter (#0 = 3)"), "{text}");
     // The latest quote is chosen among all quotes of the symbol, then `q.bid > 105` filters.
     let expected: Vec<(Tick, Tick)> = asof_expected(&trades, &quotes)
         .into_iter()
@@ -528,4 +531,297 @@ fn where_conjuncts_reach_the_join_scans_without_changing_answers() {
         })
         .sum();
     assert_eq!(int(&rows[0][0]), expected as i64);
+}
+
+/// A row with its arrival position: (symbol, ts, id); ids count up in insertion order.
+type Arrival = (i64, i64, i64);
+
+/// trades(symbol, ts, price = id, volume) over symbols 0..8 and quotes(symbol, ts, bid = id,
+/// ask) over symbols 0..5 only (symbols 5..8 have no right partition), `count` rows each,
+/// inserted shuffled in four batches, with quote times on a coarse grid so that many tie.
+fn tied_market(count: i64) -> (TwoShards, Vec<Arrival>, Vec<Arrival>) {
+    let mut db = TwoShards::new();
+    db.rows("CREATE TABLE trades (symbol INT64, ts TIMESTAMP, price FLOAT64, volume INT64)");
+    db.rows("CREATE TABLE quotes (symbol INT64, ts TIMESTAMP, bid FLOAT64, ask FLOAT64)");
+    let mut stream = Stream(0x2545_F491_4F6C_DD1D);
+    let mut trades = Vec::new();
+    let mut quotes = Vec::new();
+    for _ in 0..4 {
+        let mut trade_values = Vec::new();
+        let mut quote_values = Vec::new();
+        for _ in 0..count / 4 {
+            let id = trades.len() as i64;
+            let (symbol, ts) = (stream.next(8) as i64, stream.next(count as u64 * 3) as i64);
+            trades.push((symbol, ts, id));
+            trade_values.push(format!("({symbol}, {ts}, {id}, {})", 1 + id % 7));
+            let id = quotes.len() as i64;
+            let (symbol, ts) = (stream.next(5) as i64, stream.next(count as u64) as i64 * 3);
+            quotes.push((symbol, ts, id));
+            let ask = id as f64 + 0.5 + (id % 3) as f64;
+            quote_values.push(format!("({symbol}, {ts}, {id}, {ask})"));
+        }
+        db.rows(&format!(
+            "INSERT INTO trades VALUES {}",
+            trade_values.join(", ")
+        ));
+        db.rows(&format!(
+            "INSERT INTO quotes VALUES {}",
+            quote_values.join(", ")
+        ));
+    }
+    (db, trades, quotes)
+}
+
+/// The quote a trade meets: the latest of its symbol at (or, `strict`, before) its time, the
+/// last to arrive among equal times, dropped when older than `tolerance`.
+fn asof_match(
+    trade: &Arrival,
+    quotes: &[Arrival],
+    strict: bool,
+    tolerance: Option<i64>,
+) -> Option<Arrival> {
+    let mut best: Option<Arrival> = None;
+    for q in quotes {
+        let before = if strict {
+            q.1 < trade.1
+        } else {
+            q.1 <= trade.1
+        };
+        if q.0 == trade.0 && before && best.is_none_or(|b| q.1 >= b.1) {
+            best = Some(*q);
+        }
+    }
+    best.filter(|q| tolerance.is_none_or(|tol| trade.1 - q.1 <= tol))
+}
+
+fn explain_text(db: &mut TwoShards, sql: &str) -> String {
+    let rows = db.rows(&format!("EXPLAIN {sql}"));
+    rows.iter().map(|r| format!("{}\n", r[0])).collect()
+}
+
+/// Every (trade id, met quote id) pair of `sql`, which selects `t.price, q.bid`, sorted.
+fn met_pairs(db: &mut TwoShards, sql: &str) -> Vec<(i64, Option<i64>)> {
+    let text = explain_text(db, sql);
+    assert!(
+        text.contains("co-located ASOF join on shards"),
+        "{sql}\n{text}"
+    );
+    price_bid_pairs(&db.rows(sql))
+}
+
+/// Rows of (t.price, q.bid) as sorted (trade id, quote id) pairs.
+fn price_bid_pairs(rows: &[Vec<Value>]) -> Vec<(i64, Option<i64>)> {
+    let mut pairs: Vec<(i64, Option<i64>)> = rows
+        .iter()
+        .map(|r| {
+            let bid = (r[1] != Value::Null).then(|| float(&r[1]) as i64);
+            (float(&r[0]) as i64, bid)
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn colocated_asof_join_meets_the_brute_force_quote_for_every_trade() {
+    let (mut db, trades, quotes) = tied_market(2000);
+    let forms = [
+        ("ASOF JOIN", "AND t.ts >= q.ts", false, None, false),
+        ("ASOF LEFT JOIN", "AND t.ts >= q.ts", false, None, true),
+        ("ASOF JOIN", "AND t.ts > q.ts", true, None, false),
+        (
+            "ASOF LEFT JOIN",
+            "AND t.ts >= q.ts TOLERANCE 4ns",
+            false,
+            Some(4),
+            true,
+        ),
+        (
+            "ASOF JOIN",
+            "AND t.ts >= q.ts TOLERANCE 0ns",
+            false,
+            Some(0),
+            false,
+        ),
+        ("LT JOIN", "", true, None, true),
+    ];
+    for (join, condition, strict, tolerance, left_outer) in forms {
+        for symbol in [None, Some(2), Some(6)] {
+            let filter = symbol.map_or(String::new(), |s| format!(" WHERE t.symbol = {s}"));
+            let sql = format!(
+                "SELECT t.price, q.bid FROM trades t {join} quotes q \
+                 ON t.symbol = q.symbol {condition}{filter}"
+            );
+            let mut expected: Vec<(i64, Option<i64>)> = trades
+                .iter()
+                .filter(|t| symbol.is_none_or(|s| t.0 == s))
+                .filter_map(|t| {
+                    let met = asof_match(t, &quotes, strict, tolerance).map(|q| q.2);
+                    (met.is_some() || left_outer).then_some((t.2, met))
+                })
+                .collect();
+            expected.sort();
+            assert_eq!(met_pairs(&mut db, &sql), expected, "{sql}");
+        }
+    }
+    // A right-side filter hides quotes from the walk: the latest visible quote is met.
+    let sql = "SELECT t.price, q.bid FROM trades t ASOF JOIN \
+               (SELECT * FROM quotes WHERE ask - bid < 2) q ON t.symbol = q.symbol AND t.ts >= q.ts";
+    let visible: Vec<Arrival> = quotes.iter().filter(|q| q.2 % 3 != 2).copied().collect();
+    let mut expected: Vec<(i64, Option<i64>)> = trades
+        .iter()
+        .filter_map(|t| asof_match(t, &visible, false, None).map(|q| (t.2, Some(q.2))))
+        .collect();
+    expected.sort();
+    assert_eq!(met_pairs(&mut db, sql), expected, "{sql}");
+}
+
+#[test]
+fn colocated_asof_join_aggregates_like_the_peer_workload() {
+    let (mut db, trades, quotes) = tied_market(2000);
+    let ask = |id: i64| id as f64 + 0.5 + (id % 3) as f64;
+    for symbol in [1, 3, 7] {
+        let sql = format!(
+            "SELECT count(), sum(t.volume * (t.price - (q.bid + q.ask) / 2)), \
+             sum(q.ask - q.bid) \
+             FROM (SELECT symbol, ts, price, volume FROM trades WHERE symbol = {symbol}) AS t \
+             ASOF JOIN (SELECT symbol, ts, bid, ask FROM quotes WHERE symbol = {symbol}) AS q \
+             ON t.symbol = q.symbol AND t.ts >= q.ts"
+        );
+        assert!(explain_text(&mut db, &sql).contains("co-located ASOF join"));
+        let pairs: Vec<(Arrival, Arrival)> = trades
+            .iter()
+            .filter(|t| t.0 == symbol)
+            .filter_map(|t| asof_match(t, &quotes, false, None).map(|q| (*t, q)))
+            .collect();
+        let edge: f64 = pairs
+            .iter()
+            .map(|(t, q)| (1 + t.2 % 7) as f64 * (t.2 as f64 - (q.2 as f64 + ask(q.2)) / 2.0))
+            .sum();
+        let spread: f64 = pairs.iter().map(|(_, q)| ask(q.2) - q.2 as f64).sum();
+        let rows = db.rows(&sql);
+        assert_eq!(int(&rows[0][0]), pairs.len() as i64, "{sql}");
+        if pairs.is_empty() {
+            assert_eq!(rows[0][1..], [Value::Null, Value::Null], "{sql}");
+        } else {
+            assert!(close(float(&rows[0][1]), edge), "{rows:?} vs {edge}");
+            assert!(close(float(&rows[0][2]), spread), "{rows:?} vs {spread}");
+        }
+    }
+    // GROUP BY over every symbol, LEFT: unmatched trades count, their quotes do not.
+    let sql = "SELECT t.symbol, count(), count(q.bid), sum(q.bid) FROM trades t \
+               ASOF LEFT JOIN quotes q ON t.symbol = q.symbol AND t.ts >= q.ts \
+               WHERE q.bid IS NULL OR q.bid >= 10 GROUP BY t.symbol ORDER BY t.symbol";
+    assert!(explain_text(&mut db, sql).contains("co-located ASOF join"));
+    let rows = db.rows(sql);
+    let mut expected: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
+    for t in &trades {
+        let met = asof_match(t, &quotes, false, None);
+        if met.is_some_and(|q| q.2 < 10) {
+            continue;
+        }
+        let entry = expected.entry(t.0).or_default();
+        entry.0 += 1;
+        if let Some(q) = met {
+            entry.1 += 1;
+            entry.2 += q.2;
+        }
+    }
+    assert_eq!(rows.len(), expected.len());
+    for (row, (symbol, (n, matched, bids))) in rows.iter().zip(&expected) {
+        assert_eq!(
+            (int(&row[0]), int(&row[1]), int(&row[2])),
+            (*symbol, *n, *matched)
+        );
+        if *matched > 0 {
+            assert_eq!(float(&row[3]) as i64, *bids, "{row:?}");
+        } else {
+            assert_eq!(row[3], Value::Null);
+        }
+    }
+}
+
+#[test]
+fn colocated_asof_join_walks_across_many_chunks() {
+    // Enough rows that each symbol's partitions span several chunks of both tables.
+    let (mut db, trades, quotes) = tied_market(160_000);
+    let sql = "SELECT t.price, q.bid FROM trades t ASOF LEFT JOIN quotes q \
+               ON t.symbol = q.symbol AND t.ts >= q.ts WHERE t.symbol IN (0, 4, 5)";
+    // Too many rows for the nested loop: per symbol, quotes sorted by (time, arrival) and a
+    // binary search for the last one at or before each trade.
+    let mut by_symbol: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+    for q in &quotes {
+        by_symbol.entry(q.0).or_default().push((q.1, q.2));
+    }
+    by_symbol.values_mut().for_each(|v| v.sort());
+    let met = |t: &Arrival| {
+        let series = by_symbol.get(&t.0)?;
+        let end = series.partition_point(|&(ts, _)| ts <= t.1);
+        end.checked_sub(1).map(|i| series[i].1)
+    };
+    let mut expected: Vec<(i64, Option<i64>)> = trades
+        .iter()
+        .filter(|t| [0, 4, 5].contains(&t.0))
+        .map(|t| (t.2, met(t)))
+        .collect();
+    expected.sort();
+    assert_eq!(met_pairs(&mut db, sql), expected);
+    // Without a filter, full joined chunks aggregate through the chunk memo path: each one
+    // must answer with its own rows' states, not the previous chunk's.
+    let sql = "SELECT t.symbol, count(), count(q.bid), sum(q.bid), sum(t.price) FROM trades t \
+               ASOF LEFT JOIN quotes q ON t.symbol = q.symbol AND t.ts >= q.ts \
+               GROUP BY t.symbol ORDER BY t.symbol";
+    assert!(explain_text(&mut db, sql).contains("co-located ASOF join"));
+    let mut expected: BTreeMap<i64, (i64, i64, i64, i64)> = BTreeMap::new();
+    for t in &trades {
+        let entry = expected.entry(t.0).or_default();
+        entry.0 += 1;
+        entry.3 += t.2;
+        if let Some(q) = met(t) {
+            entry.1 += 1;
+            entry.2 += q;
+        }
+    }
+    let got: BTreeMap<i64, (i64, i64, i64, i64)> = db
+        .rows(sql)
+        .iter()
+        .map(|r| {
+            let bids = if r[3] == Value::Null {
+                0
+            } else {
+                float(&r[3]) as i64
+            };
+            let sums = (int(&r[1]), int(&r[2]), bids, float(&r[4]) as i64);
+            (int(&r[0]), sums)
+        })
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn colocated_and_coordinator_asof_joins_agree_and_null_keys_never_reach_them() {
+    let (mut db, _, _) = tied_market(400);
+    // The join keys are the partition key and the designated timestamp, which are never NULL:
+    // such rows are refused at INSERT, so neither path has NULL keys to skip.
+    for sql in [
+        "INSERT INTO trades VALUES (1, NULL, 9001, 1)",
+        "INSERT INTO trades VALUES (NULL, 50, 9002, 1)",
+        "INSERT INTO quotes VALUES (1, NULL, 9003, 9004)",
+        "INSERT INTO quotes VALUES (NULL, 40, 9005, 9006)",
+    ] {
+        assert!(db.run(sql).is_err(), "{sql}");
+    }
+    for join in ["ASOF JOIN", "ASOF LEFT JOIN"] {
+        let on = "ON t.symbol = q.symbol AND t.ts >= q.ts";
+        let colocated = format!("SELECT t.price, q.bid FROM trades t {join} quotes q {on}");
+        // `bid + 0` is not a plain column: the coordinator joins these rows itself.
+        let coordinator = format!(
+            "SELECT t.price, q.bid FROM trades t {join} \
+             (SELECT symbol, ts, bid + 0 AS bid FROM quotes) q {on}"
+        );
+        let text = explain_text(&mut db, &coordinator);
+        assert!(text.contains("ASOF merge join"), "{text}");
+        let expected = price_bid_pairs(&db.rows(&coordinator));
+        assert_eq!(met_pairs(&mut db, &colocated), expected, "{colocated}");
+    }
 }

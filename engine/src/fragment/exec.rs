@@ -54,11 +54,23 @@ pub fn run_fragment(
     store: &ShardStore,
     fragment: &Fragment,
 ) -> Result<FragmentResult, EngineError> {
+    if let Some(join) = &fragment.asof {
+        return super::asof_source::run_asof_fragment(store, fragment, join);
+    }
     let table = store.table(&fragment.table)?;
     let partitions: Vec<&Partition> = match &fragment.symbols {
         Some(keys) => keys.iter().filter_map(|k| table.partition(k)).collect(),
         None => table.partitions.iter().collect(),
     };
+    run_fragment_over(table, &partitions, fragment)
+}
+
+/// Runs `fragment` over `partitions` of `table` (partitions already chosen).
+pub(super) fn run_fragment_over(
+    table: &TableStore,
+    partitions: &[&Partition],
+    fragment: &Fragment,
+) -> Result<FragmentResult, EngineError> {
     let mut scan = Scan {
         table,
         fragment,
@@ -72,12 +84,12 @@ pub fn run_fragment(
         FragmentOutput::Aggregate {
             group_by,
             aggregates,
-        } => FragmentData::Groups(scan.aggregate(&partitions, group_by, aggregates)?),
+        } => FragmentData::Groups(scan.aggregate(partitions, group_by, aggregates)?),
         FragmentOutput::Rows {
             columns,
             order_by,
             limit,
-        } => FragmentData::Rows(scan.rows(&partitions, columns, order_by, *limit)?),
+        } => FragmentData::Rows(scan.rows(partitions, columns, order_by, *limit)?),
     };
     Ok(FragmentResult {
         data,

@@ -3,6 +3,7 @@
 //! zone-map pruning, aggregation kernels and mergeable partial states.
 
 pub mod aggregate;
+mod asof_source;
 pub mod eval;
 pub mod exec;
 pub mod functions;

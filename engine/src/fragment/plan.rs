@@ -361,4 +361,147 @@ pub struct Fragment {
     pub filter: Option<ScalarExpr>,
     /// What to compute.
     pub output: FragmentOutput,
+    /// A co-located ASOF join with another table of the same shard, when set: `filter` still
+    /// selects rows of `table` (the left side), while `output` is bound over the joined
+    /// columns, every column of `table` followed by every column of `AsofJoin::right_table`.
+    pub asof: Option<Box<AsofJoin>>,
+}
+
+/// An ASOF join run on the shard: each left row of a partition meets the last right row of the
+/// same symbol's partition of `right_table` whose timestamp is at or before its own (ties: the
+/// last in partition order, which is arrival order), both sides walked in timestamp order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AsofJoin {
+    /// The right table; partitioned by symbol on the same ring as the left table.
+    pub right_table: String,
+    /// Only these right symbols when `Some` (a left row of another symbol finds no match).
+    pub right_symbols: Option<Vec<SymbolKey>>,
+    /// Right rows that may match (over the right table's columns; NULL counts as false).
+    pub right_filter: Option<ScalarExpr>,
+    /// Joined rows kept (over the joined columns; NULL counts as false).
+    pub joined_filter: Option<ScalarExpr>,
+    /// `right.ts <= left.ts` when true, `right.ts < left.ts` when false.
+    pub inclusive: bool,
+    /// When set, also `left.ts - right.ts <= tolerance_ns`.
+    pub tolerance_ns: Option<i64>,
+    /// Keep unmatched left rows, with NULL right columns.
+    pub left_outer: bool,
+}
+
+impl ScalarExpr {
+    /// The expression with every `Column(i)` replaced by `f(i)`; `None` when `f` refuses one.
+    pub fn try_map_columns(
+        &self,
+        f: &mut dyn FnMut(usize) -> Option<ScalarExpr>,
+    ) -> Option<ScalarExpr> {
+        let boxed = |e: &ScalarExpr, f: &mut dyn FnMut(usize) -> Option<ScalarExpr>| {
+            e.try_map_columns(f).map(Box::new)
+        };
+        Some(match self {
+            ScalarExpr::Column(index) => f(*index)?,
+            ScalarExpr::Literal(value) => ScalarExpr::Literal(value.clone()),
+            ScalarExpr::Binary { op, left, right } => ScalarExpr::Binary {
+                op: *op,
+                left: boxed(left, f)?,
+                right: boxed(right, f)?,
+            },
+            ScalarExpr::Not(inner) => ScalarExpr::Not(boxed(inner, f)?),
+            ScalarExpr::Negate(inner) => ScalarExpr::Negate(boxed(inner, f)?),
+            ScalarExpr::IsNull { expr, negated } => ScalarExpr::IsNull {
+                expr: boxed(expr, f)?,
+                negated: *negated,
+            },
+            ScalarExpr::InList {
+                expr,
+                list,
+                negated,
+            } => ScalarExpr::InList {
+                expr: boxed(expr, f)?,
+                list: list.clone(),
+                negated: *negated,
+            },
+            ScalarExpr::Function { function, args } => ScalarExpr::Function {
+                function: *function,
+                args: map_all(args, f)?,
+            },
+            ScalarExpr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => ScalarExpr::Case {
+                operand: map_optional(operand.as_deref(), f)?,
+                branches: branches
+                    .iter()
+                    .map(|(w, t)| Some((w.try_map_columns(f)?, t.try_map_columns(f)?)))
+                    .collect::<Option<_>>()?,
+                otherwise: map_optional(otherwise.as_deref(), f)?,
+            },
+            ScalarExpr::Cast { expr, to } => ScalarExpr::Cast {
+                expr: boxed(expr, f)?,
+                to: *to,
+            },
+        })
+    }
+}
+
+impl FragmentOutput {
+    /// The output with every expression's columns mapped by `f` (see
+    /// `ScalarExpr::try_map_columns`); `None` when `f` refuses a column.
+    pub fn try_map_columns(
+        &self,
+        f: &mut dyn FnMut(usize) -> Option<ScalarExpr>,
+    ) -> Option<FragmentOutput> {
+        Some(match self {
+            FragmentOutput::Aggregate {
+                group_by,
+                aggregates,
+            } => FragmentOutput::Aggregate {
+                group_by: map_all(group_by, f)?,
+                aggregates: aggregates
+                    .iter()
+                    .map(|call| {
+                        Some(AggregateCall {
+                            function: call.function,
+                            args: map_all(&call.args, f)?,
+                        })
+                    })
+                    .collect::<Option<_>>()?,
+            },
+            FragmentOutput::Rows {
+                columns,
+                order_by,
+                limit,
+            } => FragmentOutput::Rows {
+                columns: map_all(columns, f)?,
+                order_by: order_by
+                    .iter()
+                    .map(|key| {
+                        Some(SortKey {
+                            expr: key.expr.try_map_columns(f)?,
+                            descending: key.descending,
+                        })
+                    })
+                    .collect::<Option<_>>()?,
+                limit: *limit,
+            },
+        })
+    }
+}
+
+/// `Some(None)` for no expression, `None` when mapping refuses.
+fn map_optional(
+    expr: Option<&ScalarExpr>,
+    f: &mut dyn FnMut(usize) -> Option<ScalarExpr>,
+) -> Option<Option<Box<ScalarExpr>>> {
+    match expr {
+        None => Some(None),
+        Some(e) => e.try_map_columns(f).map(|e| Some(Box::new(e))),
+    }
+}
+
+fn map_all(
+    exprs: &[ScalarExpr],
+    f: &mut dyn FnMut(usize) -> Option<ScalarExpr>,
+) -> Option<Vec<ScalarExpr>> {
+    exprs.iter().map(|e| e.try_map_columns(f)).collect()
 }

@@ -7,9 +7,13 @@
 //! leaves' merged results, row-wise (`evaluate`). A SELECT over an intermediate result is planned
 //! by the same planner as a SELECT over a table (`select::plan_select_over`), against a
 //! synthetic schema of the intermediate result's columns, and its fragment is run over the
-//! rows in memory (`rows::run_over_rows`) before the usual merge.
+//! rows in memory (`rows::run_over_rows`) before the usual merge. One exception: a SELECT over
+//! an ASOF join of two base-table scans keyed by the tables' symbol columns becomes a single
+//! scan whose fragment joins on the shards (`colocated`), since both tables partition by
+//! symbol over the same ring.
 
 mod ast;
+mod colocated;
 pub mod evaluate;
 mod joins;
 mod markers;

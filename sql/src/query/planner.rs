@@ -206,14 +206,15 @@ impl Planner<'_> {
         let schema = input.schema();
         let plan = plan_select_over(query, select, &schema)?;
         let timestamp = timestamp_output(&plan, input.timestamp);
-        Ok(PlannedNode {
+        let node = PlannedNode {
             columns: result_columns(&plan),
             timestamp,
             node: Node::Select {
                 input: Box::new(input),
                 plan: Box::new(plan),
             },
-        })
+        };
+        Ok(self.colocated(node))
     }
 
     pub(super) fn scan(

@@ -524,6 +524,7 @@ fn volume_aggregates(store: &ShardStore) -> (Value, Value) {
                 },
             ],
         },
+        asof: None,
     };
     let FragmentData::Groups(groups) = run_fragment(store, &fragment).unwrap().data else {
         panic!("aggregate fragment returned rows");
