@@ -48,19 +48,19 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "quecto_wal_fdatasync_seconds_count",
         kind: "counter",
-        help: "WAL fdatasync calls since start.",
+        help: "WAL durability waits since start: fdatasync calls, and in sync mode O_DSYNC writes.",
         value: |s| s.wal.map(|(w, _)| w.fdatasyncs_count as f64),
     },
     Family {
         name: "quecto_wal_fdatasync_seconds_sum",
         kind: "counter",
-        help: "Seconds spent in WAL fdatasync since start.",
+        help: "Seconds spent in WAL durability waits (fdatasync, or O_DSYNC writes) since start.",
         value: |s| s.wal.map(|(w, _)| w.fdatasync_ns_total as f64 / 1e9),
     },
     Family {
         name: "quecto_wal_fdatasync_seconds_max",
         kind: "gauge",
-        help: "Slowest WAL fdatasync since start, in seconds.",
+        help: "Slowest WAL durability wait (fdatasync, or O_DSYNC write) since start, in seconds.",
         value: |s| s.wal.map(|(w, _)| w.fdatasync_ns_max as f64 / 1e9),
     },
     Family {

@@ -16,13 +16,7 @@ use quecto_engine::types::Value;
 fn bars() -> (TwoShards, Vec<(i64, i64, i64)>) {
     let mut db = TwoShards::new();
     db.rows("CREATE TABLE t (symbol INT64, ts TIMESTAMP, volume INT64)");
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut next = move |bound: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % bound
-    };
+    let mut next = common::below(0x9E37_79B9_7F4A_7C15_u64);
     let rows: Vec<(i64, i64, i64)> = (0..45_000i64)
         .map(|i| ((next(9) * next(9) / 9) as i64, 10 * i, 1 + next(100) as i64))
         .collect();

@@ -17,13 +17,7 @@ type Row = (i64, i64, f64, i64);
 fn ticks() -> (TwoShards, Vec<Row>) {
     let mut db = TwoShards::new();
     db.rows("CREATE TABLE t (symbol INT64, ts TIMESTAMP, price FLOAT64, volume INT64)");
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move |bound: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % bound
-    };
+    let mut next = common::below(0x2545_f491_4f6c_dd1d_u64);
     let rows: Vec<Row> = (0..60_000i64)
         .map(|i| {
             let symbol = next(3) as i64;

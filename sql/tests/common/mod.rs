@@ -138,3 +138,14 @@ fn explain_rows(lines: Vec<String>) -> ResultSet {
         ..ResultSet::default()
     }
 }
+
+/// A deterministic xorshift stream seeded by `seed`: each call gives a number below `bound`.
+pub fn below(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |bound| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    }
+}
