@@ -112,12 +112,25 @@ fn map_checked<T: Copy, U: Copy, R: Default>(
     rows: usize,
     f: impl Fn(T, U) -> Result<R, EngineError>,
 ) -> Result<Vec<R>, EngineError> {
-    (0..rows)
-        .map(|row| match mask {
-            Some(nulls) if nulls[row] => Ok(R::default()),
-            _ => f(at(a, row), at(b, row)),
-        })
-        .collect()
+    // Without NULLs, one loop per operand shape (a column by a constant, as in
+    // `intDiv(ts, 60e9)`, is the common one): no per-row shape or mask test.
+    match (mask, a, b) {
+        (None, Operand::Slice(x), Operand::Scalar(y)) => {
+            x.iter().take(rows).map(|&x| f(x, *y)).collect()
+        }
+        (None, Operand::Slice(x), Operand::Slice(y)) => x
+            .iter()
+            .zip(y.iter())
+            .take(rows)
+            .map(|(&x, &y)| f(x, y))
+            .collect(),
+        _ => (0..rows)
+            .map(|row| match mask {
+                Some(nulls) if nulls[row] => Ok(R::default()),
+                _ => f(at(a, row), at(b, row)),
+            })
+            .collect(),
+    }
 }
 
 /// `a`, with its NULL rows taken from `b`.
