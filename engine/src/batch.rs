@@ -389,7 +389,7 @@ impl<'a> BatchBuilder<'a> {
                     detail: format!(
                         "column `{}` got {} values for {count} rows",
                         self.schema.columns[column_index].name,
-                        column.values.len() - self.rows_count.min(column.values.len())
+                        column.values.len().saturating_sub(self.rows_count)
                     ),
                 });
             }

@@ -1,8 +1,8 @@
 //! The coordinator's half of a query: combine the shards' fragment results into the answer.
 
-use ahash::AHashMap;
-use quecto_engine::fragment::aggregate::{AggState, KeyPart};
-use quecto_engine::fragment::exec::{sort_rows, FragmentData, FragmentResult};
+use quecto_engine::fragment::aggregate::AggState;
+use quecto_engine::fragment::combine::GroupIndex;
+use quecto_engine::fragment::exec::{sort_rows, FragmentData, FragmentResult, Group};
 use quecto_engine::fragment::plan::{AggregateFunction, ScalarExpr, SortKey};
 use quecto_engine::types::Value;
 
@@ -87,36 +87,23 @@ fn merge_groups(
     groups_count: usize,
     functions: &[AggregateFunction],
 ) -> Result<Vec<Vec<Value>>, QueryError> {
-    let mut index: AHashMap<Vec<KeyPart>, usize> = AHashMap::new();
-    let mut groups: Vec<(Vec<Value>, Vec<AggState>)> = Vec::new();
+    let mut index = GroupIndex::default();
+    let mut groups: Vec<Group> = Vec::new();
     for part in data {
         let FragmentData::Groups(parts) = part else {
             return Err(internal("rows from an aggregate fragment"));
         };
-        for group in parts {
-            let key: Vec<KeyPart> = group.key.iter().map(KeyPart::from_value).collect();
-            match index.get(&key) {
-                Some(&slot) => {
-                    for (mine, theirs) in groups[slot].1.iter_mut().zip(group.states) {
-                        mine.merge(theirs)?;
-                    }
-                }
-                None => {
-                    index.insert(key, groups.len());
-                    groups.push((group.key, group.states));
-                }
-            }
-        }
+        index.absorb(&mut groups, parts)?;
     }
     if groups.is_empty() && groups_count == 0 {
-        groups.push((
-            Vec::new(),
-            functions.iter().map(|f| AggState::new(*f)).collect(),
-        ));
+        groups.push(Group {
+            key: Vec::new(),
+            states: functions.iter().map(|f| AggState::new(*f)).collect(),
+        });
     }
     groups
         .into_iter()
-        .map(|(key, states)| finish_group(key, &states, functions))
+        .map(|group| finish_group(group.key, &group.states, functions))
         .collect()
 }
 

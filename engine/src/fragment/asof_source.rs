@@ -8,12 +8,9 @@
 //! joined columns (all left table columns, then all right table columns) and decides when the
 //! join is co-partitioned.
 
-use ahash::AHashMap;
-use std::collections::hash_map::Entry;
-
-use super::aggregate::KeyPart;
+use super::combine::GroupIndex;
 use super::eval::{evaluate, selection, EvalContext};
-use super::exec::{run_fragment_over, FragmentData, FragmentResult, Group, FRAGMENT_ROWS_MAX};
+use super::exec::{run_fragment_over, FragmentData, FragmentResult, FRAGMENT_ROWS_MAX};
 use super::plan::{AsofJoin, BinaryOp, Fragment, FragmentOutput, ScalarExpr};
 use super::prune::{verdict, PruneContext, Verdict};
 use crate::batch::SymbolKey;
@@ -41,7 +38,12 @@ pub(super) fn run_asof_fragment(
     };
     // Over no partitions the scan still answers its empty shape (one empty global group).
     let mut total = run_fragment_over(left, &[], &joined.fragment)?;
-    let mut group_index = GroupIndex::of(&total.data);
+    // Every left chunk answers its own partial groups; a fragment's answer holds each group
+    // once (the coordinator relies on it for groups keyed by symbol), so they are combined.
+    let mut group_index = match &total.data {
+        FragmentData::Groups(groups) => GroupIndex::of(groups),
+        FragmentData::Rows(_) => GroupIndex::default(),
+    };
     // One joined chunk, refilled for every left chunk: its vectors keep their capacity, so
     // the join allocates (and faults in) its columns once per query, not once per chunk.
     let mut scratch = Partition::new(SymbolKey::Int(0));
@@ -69,46 +71,6 @@ pub(super) fn run_asof_fragment(
         }
     }
     Ok(total)
-}
-
-/// Where each group of a result is, by key: every left chunk answers its own partial groups,
-/// and a fragment's answer holds each group once (the coordinator relies on it when groups are
-/// keyed by symbol), so a chunk's group merges into the one already there.
-struct GroupIndex(AHashMap<Vec<KeyPart>, usize>);
-
-impl GroupIndex {
-    fn of(data: &FragmentData) -> GroupIndex {
-        let mut index = AHashMap::new();
-        if let FragmentData::Groups(groups) = data {
-            for (slot, group) in groups.iter().enumerate() {
-                index.insert(Self::key(group), slot);
-            }
-        }
-        GroupIndex(index)
-    }
-
-    fn key(group: &Group) -> Vec<KeyPart> {
-        group.key.iter().map(KeyPart::from_value).collect()
-    }
-
-    /// Adds `groups` to `all`, merging states into groups with the same key.
-    fn absorb(&mut self, all: &mut Vec<Group>, groups: Vec<Group>) -> Result<(), EngineError> {
-        for group in groups {
-            match self.0.entry(Self::key(&group)) {
-                Entry::Occupied(slot) => {
-                    let states = &mut all[*slot.get()].states;
-                    for (mine, theirs) in states.iter_mut().zip(group.states) {
-                        mine.merge(theirs)?;
-                    }
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(all.len());
-                    all.push(group);
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Adds `part` to `total`; true when a row fragment without ORDER BY has all the rows it needs.

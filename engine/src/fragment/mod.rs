@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 mod asof_source;
+pub mod combine;
 pub mod eval;
 pub mod exec;
 pub mod functions;
