@@ -16,7 +16,7 @@ use crate::limits::{
 use crate::peers::PeersLoadConfig;
 use crate::tickgen::TICK_SEED_DEFAULT;
 use clap::Args;
-use quecto_engine::wal::SyncMode;
+use quecto_engine::wal::{SyncMode, WAL_WRITES_IN_FLIGHT_DEFAULT, WAL_WRITES_IN_FLIGHT_MAX};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -259,6 +259,10 @@ pub struct IngestArgs {
     /// answer without a sleep->wake.
     #[arg(long, default_value_t = 50)]
     pub spin_us: u64,
+    /// Most WAL writes a shard has in flight at once in `sync` mode (1: each waits for the
+    /// one before, as before pipelining).
+    #[arg(long, default_value_t = WAL_WRITES_IN_FLIGHT_DEFAULT)]
+    pub wal_writes_in_flight: usize,
 }
 
 /// `--wal-mode` values; the same choice the server offers.
@@ -297,10 +301,18 @@ impl IngestArgs {
         range_check("wal-batch-ms", self.wal_batch_ms, 1, WAL_BATCH_MS_MAX)?;
         range_check("checkpoint-mb", self.checkpoint_mb, 1, CHECKPOINT_MB_MAX)?;
         range_check("spin-us", self.spin_us, 0, SPIN_US_MAX)?;
+        let in_flight_max = WAL_WRITES_IN_FLIGHT_MAX as u64;
+        range_check(
+            "wal-writes-in-flight",
+            self.wal_writes_in_flight as u64,
+            1,
+            in_flight_max,
+        )?;
         let wal = self.wal_dir.as_ref().map(|dir| IngestWal {
             dir: dir.clone(),
             sync_mode: self.wal_mode.sync_mode(self.wal_batch_ms),
             checkpoint_log_bytes: self.checkpoint_mb << 20,
+            writes_in_flight_max: self.wal_writes_in_flight,
         });
         Ok(IngestConfig {
             cores: self.cores,

@@ -65,6 +65,8 @@ pub struct IngestWal {
     pub sync_mode: SyncMode,
     /// Log bytes after which a shard checkpoints (the server's `--checkpoint-mb`).
     pub checkpoint_log_bytes: u64,
+    /// Most `sync`-mode WAL writes in flight per shard (`WalConfig::writes_in_flight_max`).
+    pub writes_in_flight_max: usize,
 }
 
 /// What each executor does: plain data, copied into every executor.
@@ -94,6 +96,7 @@ pub fn ingest_run(config: &IngestConfig) -> Result<Vec<String>, BenchError> {
         dir: claimed.dir.join(WAL_SUBDIR_NAME),
         config: WalConfig {
             sync_mode: wal.sync_mode,
+            writes_in_flight_max: wal.writes_in_flight_max,
             ..WalConfig::default()
         },
         segments_dir: claimed.dir.join(SEGMENTS_SUBDIR_NAME),
@@ -490,6 +493,7 @@ mod tests {
             dir: PathBuf::from("/x"),
             sync_mode,
             checkpoint_log_bytes: 1 << 20,
+            writes_in_flight_max: 4,
         };
         assert_eq!(wal_mode_name(None), "none");
         assert_eq!(wal_mode_name(Some(&wal(SyncMode::Sync))), "sync");
@@ -516,6 +520,7 @@ mod tests {
                 dir: PathBuf::from("/x"),
                 sync_mode: SyncMode::Sync,
                 checkpoint_log_bytes: 1 << 20,
+                writes_in_flight_max: 4,
             }),
             spin_before_park: Duration::from_micros(50),
         };

@@ -26,10 +26,16 @@ struct Ledger {
     in_flight: BTreeSet<i64>,
 }
 
-/// Streams small multi-row INSERTs of fresh ids until `stop`, recording each outcome.
+/// Concurrent writers per crash cycle: with more than one, a shard's log has writes in flight
+/// at once (pipelined, with block gaps), so kills land in that state too.
+const WRITERS_COUNT: i64 = 3;
+
+/// Streams small multi-row INSERTs of fresh ids (`first_id`, then every `stride`-th) until
+/// `stop`, recording each outcome; returns the next id it would have used.
 fn stream_inserts(
     url: String,
     first_id: i64,
+    stride: i64,
     stop: Arc<AtomicBool>,
     ledger: Arc<Mutex<Ledger>>,
 ) -> i64 {
@@ -41,8 +47,8 @@ fn stream_inserts(
     let mut next = first_id;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !stop.load(Ordering::Acquire) && Instant::now() < deadline {
-        let ids: Vec<i64> = (next..next + 7).collect();
-        next += 7;
+        let ids: Vec<i64> = (0..7).map(|k| next + k * stride).collect();
+        next += 7 * stride;
         let values: Vec<String> = ids
             .iter()
             .map(|id| format!("('S{}', {id}, {id})", id % 31))
@@ -85,21 +91,26 @@ fn acknowledged_rows_survive_kill_9_exactly_once() {
         assert_eq!(server.post_sql(CREATE).status, 200);
         check_exactly_once(&stored_ids(&server), &ledger.lock().unwrap(), cycle);
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let (url, stop, ledger) = (
-                server.url().to_string(),
-                Arc::clone(&stop),
-                Arc::clone(&ledger),
-            );
-            thread::spawn(move || stream_inserts(url, next_id, stop, ledger))
-        };
+        let writers: Vec<_> = (0..WRITERS_COUNT)
+            .map(|writer| {
+                let (url, stop, ledger) = (
+                    server.url().to_string(),
+                    Arc::clone(&stop),
+                    Arc::clone(&ledger),
+                );
+                let first_id = next_id + writer;
+                thread::spawn(move || stream_inserts(url, first_id, WRITERS_COUNT, stop, ledger))
+            })
+            .collect();
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         thread::sleep(Duration::from_millis(20 + (seed >> 33) % 200));
         server.kill_hard();
         stop.store(true, Ordering::Release);
-        next_id = writer.join().unwrap();
+        for writer in writers {
+            next_id = next_id.max(writer.join().unwrap());
+        }
     }
     let server = ServerProcess::start_in(&dir, &[]);
     let stored = stored_ids(&server);

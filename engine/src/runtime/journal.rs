@@ -66,6 +66,7 @@ pub async fn open_journal(
         checkpoint_lsn = covered_lsn,
         segments = report.segments_count,
         records = report.records_replayed_count,
+        block_gaps = report.block_gaps_count,
         next_lsn = recovered.next_lsn,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "WAL recovered"

@@ -57,4 +57,6 @@ pub use error::{CodecError, WalError};
 pub use record::{RecordKind, WAL_RECORD_HEADER_SIZE, WAL_RECORD_PAYLOAD_SIZE_MAX};
 pub use recovery::{recover, Recovered, RecoveredRecord, RecoveryCut, RecoveryReport};
 pub use segment::{WAL_SEGMENT_HEADER_SIZE, WAL_SEGMENT_SIZE_DEFAULT};
-pub use writer::{SyncMode, Wal, WalConfig, WalStats};
+pub use writer::{
+    SyncMode, Wal, WalConfig, WalStats, WAL_WRITES_IN_FLIGHT_DEFAULT, WAL_WRITES_IN_FLIGHT_MAX,
+};

@@ -4,9 +4,13 @@
 //! Runs once at start-up with plain std file I/O, before the shard's executor serves anything.
 //! The log ends at the first of: a zero header followed only by zeros (a clean end), or a
 //! record that is torn or corrupt (bad length, bad CRC, LSN gap, non-zero padding, a zero
-//! header followed by data). From that point the segment is zeroed and later segments are
-//! renamed `*.discarded`, so appends continue cleanly and nothing after a hole is ever
-//! replayed: replay is always a prefix of the acknowledged history. Each cut is logged with
+//! header followed by data). One exception: a block's zero tail followed, at the next block
+//! boundary, by the record with exactly the next LSN is a gap the writer left on purpose (a
+//! write issued while the previous one still held that block; see `writer.rs`), and the scan
+//! continues there. The LSN match is what makes that safe: no record is ever skipped, because
+//! a skipped record would have taken that LSN. From a cut, the segment is zeroed and later
+//! segments are renamed `*.discarded`, so appends continue cleanly and nothing after a hole is
+//! ever replayed: replay is always a prefix of the acknowledged history. Each cut is logged with
 //! `tracing::warn!` and returned in the `RecoveryReport`.
 
 use std::fs::OpenOptions;
@@ -16,9 +20,9 @@ use super::codec::{decode_entry, WalEntry};
 use super::error::WalError;
 use super::record::{parse_record, CorruptReason, RecordKind, RecordParse};
 use super::segment::{
-    block_align_down, is_spare_temp_file_name, parse_segment_file_name, parse_spare_file_name,
-    sync_dir_blocking, zero_range_blocking, SegmentHeader, WAL_BLOCK_SIZE, WAL_SEGMENT_HEADER_SIZE,
-    WAL_SEGMENT_SIZE_MAX, WAL_SEGMENT_SIZE_MIN,
+    block_align_down, block_align_up, is_spare_temp_file_name, parse_segment_file_name,
+    parse_spare_file_name, sync_dir_blocking, zero_range_blocking, SegmentHeader, WAL_BLOCK_SIZE,
+    WAL_SEGMENT_HEADER_SIZE, WAL_SEGMENT_SIZE_MAX, WAL_SEGMENT_SIZE_MIN,
 };
 use super::Lsn;
 use crate::ring::RingLayout;
@@ -62,6 +66,8 @@ pub struct RecoveryReport {
     pub cut: Option<RecoveryCut>,
     /// Segments after a cut or an LSN gap, renamed to `<name>.discarded`.
     pub discarded_segments: Vec<PathBuf>,
+    /// Zero block tails stepped over (gaps left by concurrent writes, not damage).
+    pub block_gaps_count: u64,
 }
 
 /// The last segment, where appends continue.
@@ -300,8 +306,8 @@ where
     F: FnMut(RecoveredRecord) -> Result<(), E>,
 {
     let mut offset = WAL_SEGMENT_HEADER_SIZE;
-    // Every record takes at least a header's 24 bytes, so this loop ends within
-    // image.len() / 24 iterations.
+    // Every record takes at least a header's 24 bytes and a gap step lands on a record, so
+    // this loop ends within image.len() / 12 iterations.
     loop {
         let lsn_expected = recovered.next_lsn;
         let (lsn, kind, payload, size) = match parse_record(&image[offset..], lsn_expected) {
@@ -315,6 +321,13 @@ where
                 return Ok(ScanEnd::Clean {
                     offset: offset as u64,
                 });
+            }
+            RecordParse::End | RecordParse::Corrupt(_)
+                if block_gap_end(image, offset, lsn_expected).is_some() =>
+            {
+                recovered.report.block_gaps_count += 1;
+                offset = block_align_up(offset);
+                continue;
             }
             RecordParse::End => {
                 return Ok(ScanEnd::Corrupt {
@@ -342,6 +355,20 @@ where
         }
         recovered.next_lsn = lsn + 1;
         offset += size;
+    }
+}
+
+/// `Some(next block boundary)` when `offset` is inside a block, the rest of that block is
+/// zeros, and the record at the boundary is intact and carries `lsn_expected`: the gap a
+/// concurrent write leaves (see the module doc). `None` for anything else.
+fn block_gap_end(image: &[u8], offset: usize, lsn_expected: Lsn) -> Option<usize> {
+    let next = block_align_up(offset);
+    if next == offset || next >= image.len() || image[offset..next].iter().any(|b| *b != 0) {
+        return None;
+    }
+    match parse_record(&image[next..], lsn_expected) {
+        RecordParse::Record { lsn, .. } if lsn == lsn_expected => Some(next),
+        _ => None,
     }
 }
 

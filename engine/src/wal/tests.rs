@@ -10,7 +10,9 @@ use std::time::Duration;
 use glommio::LocalExecutorBuilder;
 
 use super::record::{parse_record, RecordParse};
-use super::segment::{parse_segment_file_name, parse_spare_file_name, WAL_SEGMENT_SIZE_MIN};
+use super::segment::{
+    parse_segment_file_name, parse_spare_file_name, WAL_BLOCK_SIZE, WAL_SEGMENT_SIZE_MIN,
+};
 use super::writer::FaultPoint;
 use super::*;
 use crate::batch::{BatchColumn, ColumnValues, RowBatch, StringColumn};
@@ -803,5 +805,150 @@ fn a_middle_segment_that_ends_early_discards_the_segments_after_the_gap() {
     assert_eq!(
         recovered.report.discarded_segments.len(),
         original.len() - 2
+    );
+}
+
+/// Six tasks each append 60 records durably at random moments, with at most
+/// `writes_in_flight_max` writes in flight; checks every ack covered its whole prefix and every
+/// record comes back. Returns the recovery report.
+fn concurrent_durable_appends(writes_in_flight_max: usize) -> RecoveryReport {
+    let dir = TempDir::new("pipelined");
+    let path = dir.path();
+    let config = WalConfig {
+        writes_in_flight_max,
+        ..small_config(SyncMode::Sync)
+    };
+    let (mut lsns, stats) = run_local(move || async move {
+        let (_, recovered) = recover_all(&path, 0).expect("recover");
+        let wal = Wal::open(recovered, config).await.expect("open");
+        // Writers arrive at random moments, so records land while earlier writes are in flight.
+        let tasks: Vec<_> = (0..6u64)
+            .map(|task_index| {
+                let wal = Rc::clone(&wal);
+                glommio::spawn_local(async move {
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (task_index + 1));
+                    let mut lsns = Vec::new();
+                    for _ in 0..60 {
+                        let pause = Duration::from_micros(rng.below(300) as u64);
+                        glommio::timer::sleep(pause).await;
+                        let (kind, payload) = payload_for(wal.stats().next_lsn);
+                        let lsn = wal.append_durable(kind, &payload).await.expect("durable");
+                        // An ack covers every earlier record too: durability is a prefix.
+                        assert!(wal.stats().durable_lsn >= lsn, "lsn {lsn} acked early");
+                        lsns.push(lsn);
+                    }
+                    lsns
+                })
+            })
+            .collect();
+        let mut lsns = Vec::new();
+        for task in tasks {
+            lsns.extend(task.await);
+        }
+        let stats = wal.stats();
+        wal.close().await.expect("close");
+        wal.wait_spare_idle().await;
+        (lsns, stats)
+    });
+    lsns.sort_unstable();
+    assert_eq!(lsns, (1..=360).collect::<Vec<_>>());
+    assert_eq!(stats.durable_lsn, 360);
+    let (records, recovered) = recover_all(&dir.path(), 0).expect("recover");
+    assert_records(&records, 1, 360);
+    assert_eq!(recovered.report.cut, None);
+    recovered.report
+}
+
+#[test]
+fn pipelined_sync_writes_ack_in_order_and_recovery_steps_over_their_block_gaps() {
+    let report = concurrent_durable_appends(WAL_WRITES_IN_FLIGHT_DEFAULT);
+    assert!(
+        report.block_gaps_count > 0,
+        "no write was issued while another held its block: {report:?}"
+    );
+    // One write at a time rewrites the partial block instead: never a gap.
+    let report = concurrent_durable_appends(1);
+    assert_eq!(report.block_gaps_count, 0, "{report:?}");
+}
+
+#[test]
+fn writes_in_flight_bound_is_checked() {
+    let with = |writes_in_flight_max| WalConfig {
+        writes_in_flight_max,
+        ..WalConfig::default()
+    };
+    assert!(with(1).validate().is_ok());
+    assert!(with(WAL_WRITES_IN_FLIGHT_MAX).validate().is_ok());
+    for bad in [0, WAL_WRITES_IN_FLIGHT_MAX + 1] {
+        let error = with(bad).validate().expect_err("out of range");
+        assert!(
+            error.to_string().contains("writes_in_flight_max"),
+            "{error}"
+        );
+    }
+}
+
+/// The first segment of a fresh 20-record log, rebuilt with record `k` moved to the next block
+/// boundary and zeros before it, as a write issued behind an in-flight one leaves it. Returns
+/// the image, the gap's start and the boundary.
+fn segment_with_gap() -> (PathBuf, Vec<u8>, usize, usize) {
+    let dir = TempDir::new("gap-source");
+    write_log(&dir.path(), small_config(SyncMode::Sync), 20, 20);
+    let (path, image) = read_segments(&dir.path()).swap_remove(0);
+    let spans = record_spans(&image, 1);
+    let k = spans
+        .iter()
+        .position(|(start, _)| *start > WAL_BLOCK_SIZE && !start.is_multiple_of(WAL_BLOCK_SIZE))
+        .expect("a record starting inside a block");
+    let (gap_start, boundary) = (spans[k].0, spans[k].0.next_multiple_of(WAL_BLOCK_SIZE));
+    let records_end = spans.last().expect("records").1;
+    let mut rebuilt = vec![0u8; image.len()];
+    rebuilt[..gap_start].copy_from_slice(&image[..gap_start]);
+    rebuilt[boundary..boundary + records_end - gap_start]
+        .copy_from_slice(&image[gap_start..records_end]);
+    let name = PathBuf::from(path.file_name().expect("segment name"));
+    (name, rebuilt, gap_start, boundary)
+}
+
+/// Recovers `dir` holding only `image` as segment `name`: (records, recovered).
+fn recover_image(dir: &Path, name: &Path, image: &[u8]) -> (Vec<RecoveredRecord>, Recovered) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("clean dir");
+    }
+    std::fs::write(dir.join(name), image).expect("write segment");
+    recover_all(dir, 0).expect("recovery succeeds")
+}
+
+#[test]
+fn recovery_steps_over_a_zero_block_tail_only_onto_the_very_next_lsn() {
+    let (name, image, gap_start, boundary) = segment_with_gap();
+    let lsn_at_gap = 1 + record_spans(&image, 1).len() as u64;
+    let work = TempDir::new("gap");
+
+    // The gap as the writer leaves it: every record comes back.
+    let (records, recovered) = recover_image(&work.path(), &name, &image);
+    assert_records(&records, 1, 20);
+    assert_eq!(recovered.report.cut, None);
+    assert_eq!(recovered.report.block_gaps_count, 1);
+
+    // The record after the gap is not the next LSN (one is missing): cut at the gap.
+    let next_span = record_spans(&image[boundary - WAL_SEGMENT_HEADER_SIZE..], lsn_at_gap)[0];
+    let mut missing = image.clone();
+    let after = boundary + (next_span.1 - next_span.0);
+    missing.copy_within(after.., boundary);
+    let (records, recovered) = recover_image(&work.path(), &name, &missing);
+    assert_records(&records, 1, lsn_at_gap - 1);
+    let cut = recovered.report.cut.expect("a cut");
+    assert_eq!(cut.offset as usize, gap_start);
+    assert_eq!(recovered.report.block_gaps_count, 0);
+
+    // A non-zero byte inside the gap is damage, not a gap.
+    let mut dirty = image.clone();
+    dirty[boundary - 1] = 0x5a;
+    let (records, recovered) = recover_image(&work.path(), &name, &dirty);
+    assert_records(&records, 1, lsn_at_gap - 1);
+    assert_eq!(
+        recovered.report.cut.expect("a cut").offset as usize,
+        gap_start
     );
 }

@@ -12,6 +12,23 @@
 //! The last, partial block is kept in memory and written again, with the next records, by the
 //! next round: its already-durable prefix is rewritten with identical bytes, so a torn write
 //! of that block cannot damage an acknowledged record.
+//!
+//! # Pipelined writes in `Sync` mode
+//!
+//! With O_DSYNC each write is its own durability point, so a round need not wait for the one
+//! before it: up to `WalConfig::writes_in_flight_max` writes are in flight at once, and a record that
+//! arrives while a write is in flight goes out at once instead of waiting a whole device round
+//! trip for its turn (with two writers on a shard, that wait doubled the ack latency). Two
+//! rules keep it exact:
+//! - *Never two writes on one block.* Overlapping in-flight writes may land in either order,
+//!   and the older, shorter copy of a block landing last would erase acknowledged records. So
+//!   when the kept partial block still belongs to a write in flight, the new records move to
+//!   the next block boundary, leaving the rest of that block as the zeros the earlier write put
+//!   there. Recovery steps over such a gap only when the next block starts with the very next
+//!   LSN (`recovery.rs`), so no record can be lost in it.
+//! - *Acknowledge in LSN order.* Writes may complete out of order; `written_lsn` and
+//!   `durable_lsn` advance only over the completed prefix of the issued writes, so an ack never
+//!   depends on an earlier write that might still be torn by a crash.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -44,6 +61,12 @@ pub const WAL_BUFFER_SIZE_DEFAULT: usize = 32 << 20;
 pub const WAL_BATCH_INTERVAL_MS_MAX: u64 = 60_000;
 /// Default number of pre-zeroed spare segments kept ready (created or recycled).
 pub const WAL_SPARES_COUNT_DEFAULT: usize = 2;
+/// Default bound on `Sync`-mode writes in flight at once (see "Pipelined writes" above). Each
+/// costs at most one block of log space for its gap; beyond a few the device queue, not the
+/// ack path, is what waits.
+pub const WAL_WRITES_IN_FLIGHT_DEFAULT: usize = 4;
+/// Largest `WalConfig::writes_in_flight_max`.
+pub const WAL_WRITES_IN_FLIGHT_MAX: usize = 64;
 
 const _: () = {
     // A maximal record fits in the buffer, with the partial block kept from the last round.
@@ -83,6 +106,8 @@ pub struct WalConfig {
     pub buffer_size_bytes_max: usize,
     /// Spare segments to keep ready; checkpointed segments beyond this are deleted.
     pub spares_count_max: usize,
+    /// Most `Sync`-mode writes in flight at once; 1 makes each round wait for the previous.
+    pub writes_in_flight_max: usize,
 }
 
 impl Default for WalConfig {
@@ -92,6 +117,7 @@ impl Default for WalConfig {
             sync_mode: SyncMode::Sync,
             buffer_size_bytes_max: WAL_BUFFER_SIZE_DEFAULT,
             spares_count_max: WAL_SPARES_COUNT_DEFAULT,
+            writes_in_flight_max: WAL_WRITES_IN_FLIGHT_DEFAULT,
         }
     }
 }
@@ -118,6 +144,12 @@ impl WalConfig {
         }
         if self.spares_count_max == 0 {
             return bad("spares_count_max must be at least 1".into());
+        }
+        if !(1..=WAL_WRITES_IN_FLIGHT_MAX).contains(&self.writes_in_flight_max) {
+            return bad(format!(
+                "writes_in_flight_max {} not in 1..={WAL_WRITES_IN_FLIGHT_MAX}",
+                self.writes_in_flight_max
+            ));
         }
         if let SyncMode::Batch { interval_ms } = self.sync_mode {
             if interval_ms == 0 || interval_ms > WAL_BATCH_INTERVAL_MS_MAX {
@@ -221,7 +253,17 @@ enum FlushStep {
     Roll(SegmentHeader),
     Write(WriteJob),
     Sync,
+    /// Pipelined writes are at their limit, or must all finish before a roll.
+    AwaitWrite,
     Idle,
+}
+
+/// A pipelined write, from issue until it and every write before it have completed.
+struct IssuedWrite {
+    sequence: u64,
+    last_lsn: Lsn,
+    /// `Some(device time)` once it completed.
+    completed: Option<Duration>,
 }
 
 struct WriteJob {
@@ -231,6 +273,8 @@ struct WriteJob {
     buffer: glommio::io::DmaBuffer,
     last_lsn: Lsn,
     sync: bool,
+    /// Its place among pipelined writes (unused by the serial path).
+    sequence: u64,
 }
 
 struct WalState {
@@ -242,6 +286,11 @@ struct WalState {
     written_lsn: Lsn,
     durable_lsn: Lsn,
     flush_in_flight: bool,
+    /// Pipelined (`Sync` mode) writes issued, oldest first; popped in order once completed.
+    writes: VecDeque<IssuedWrite>,
+    write_sequence_next: u64,
+    /// The pipelined write in flight whose last block is the front chunk's kept partial block.
+    tail_block_writer: Option<u64>,
     sync_requested: bool,
     sync_timer_armed: bool,
     synced_at: Instant,
@@ -326,6 +375,9 @@ impl Wal {
                 written_lsn: next_lsn - 1,
                 durable_lsn: next_lsn - 1,
                 flush_in_flight: false,
+                writes: VecDeque::new(),
+                write_sequence_next: 0,
+                tail_block_writer: None,
                 sync_requested: false,
                 sync_timer_armed: false,
                 synced_at: Instant::now(),
@@ -555,6 +607,44 @@ impl Wal {
     }
 }
 
+/// Records that everything up to `target_lsn` is durable, after a wait (an fdatasync, or an
+/// O_DSYNC write) of `latency`.
+fn mark_durable(state: &mut WalState, target_lsn: Lsn, latency: Duration) {
+    let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+    state.durable_lsn = state.durable_lsn.max(target_lsn);
+    state.stats.fdatasyncs_count += 1;
+    state.stats.fdatasync_ns_total = state.stats.fdatasync_ns_total.saturating_add(latency_ns);
+    state.stats.fdatasync_ns_max = state.stats.fdatasync_ns_max.max(latency_ns);
+    state.synced_at = Instant::now();
+    state.sync_requested = false;
+}
+
+/// Whether a pipelined write may be issued now; moves the front chunk's new records past a
+/// partial block that a write in flight still holds (the gap rule in the module doc).
+fn pipelined_write_may_start(state: &mut WalState, writes_in_flight_max: usize) -> bool {
+    if state.writes.len() >= writes_in_flight_max {
+        return false;
+    }
+    if state.tail_block_writer.is_none() {
+        return true;
+    }
+    let Some(front) = state.chunks.front_mut() else {
+        return true;
+    };
+    // The kept partial block is `bytes[..written_size]`, from `block_offset`.
+    let new_size = front.bytes.len() - front.written_size;
+    let moved_offset = front.block_offset + WAL_BLOCK_SIZE as u64;
+    if front.written_size == 0 || moved_offset + new_size as u64 > front.segment_size_bytes {
+        // No room left in the segment for the gap: wait for the write that holds the block.
+        return front.written_size == 0;
+    }
+    front.bytes.drain(..front.written_size);
+    front.block_offset = moved_offset;
+    front.written_size = 0;
+    state.tail_block_writer = None;
+    true
+}
+
 fn check_open(state: &WalState) -> Result<(), WalError> {
     if let Some(cause) = &state.poison {
         return Err(WalError::Poisoned {
@@ -672,8 +762,13 @@ impl Wal {
     /// Rounds of roll / write / sync until nothing is pending. Appends made during a round
     /// join the next one: that is the group commit.
     async fn flush_loop(self: Rc<Self>) {
+        // Waiters are woken only when something they wait on may have changed: a loop that
+        // finds nothing to do must not wake them, or a waiter whose pipelined write is in
+        // flight would restart the loop, be woken by its exit, and spin.
+        let mut stepped = false;
         // Ends when nothing is pending; appends are bounded by the buffer, so it does.
         loop {
+            let epoch = self.signal.epoch();
             let result = match self.flush_next_step() {
                 FlushStep::Idle => break,
                 FlushStep::Roll(header) => self.flush_roll(header).await.map(|()| {
@@ -681,19 +776,29 @@ impl Wal {
                         front.roll_to = None;
                     }
                 }),
+                FlushStep::Write(job) if self.writes_are_durable() => {
+                    // Its completion notifies.
+                    self.flush_write_pipelined(job);
+                    continue;
+                }
                 FlushStep::Write(job) => self.flush_write(job).await,
                 FlushStep::Sync => self.flush_sync().await,
+                FlushStep::AwaitWrite => {
+                    self.signal.wait(epoch).await;
+                    continue;
+                }
             };
+            stepped = true;
             if let Err(error) = result {
-                let dir = self.dir.display();
-                tracing::error!(%error, %dir, "WAL I/O failed; poisoning the WAL");
-                self.state.borrow_mut().poison = Some(Arc::new(error));
+                self.poison(error);
                 break;
             }
             self.signal.notify();
         }
         self.state.borrow_mut().flush_in_flight = false;
-        self.signal.notify();
+        if stepped {
+            self.signal.notify();
+        }
     }
 
     fn flush_next_step(&self) -> FlushStep {
@@ -705,11 +810,19 @@ impl Wal {
             return FlushStep::Idle;
         };
         if let Some(header) = front.roll_to {
+            if !state.writes.is_empty() {
+                // The previous segment's writes finish before it is closed.
+                return FlushStep::AwaitWrite;
+            }
             return FlushStep::Roll(header);
         }
         let has_new = front.bytes.len() > front.written_size;
         let sealed = state.chunks.len() > 1;
         if has_new {
+            let limit = self.config.writes_in_flight_max;
+            if self.writes_are_durable() && !pipelined_write_may_start(&mut state, limit) {
+                return FlushStep::AwaitWrite;
+            }
             return FlushStep::Write(self.flush_next_write(&mut state, sealed));
         }
         if sealed {
@@ -718,11 +831,11 @@ impl Wal {
             if state.durable_lsn < state.written_lsn {
                 return FlushStep::Sync;
             }
-            return state
-                .chunks
-                .front()
-                .and_then(|c| c.roll_to)
-                .map_or(FlushStep::Idle, FlushStep::Roll);
+            return match state.chunks.front().and_then(|c| c.roll_to) {
+                Some(_) if !state.writes.is_empty() => FlushStep::AwaitWrite,
+                Some(header) => FlushStep::Roll(header),
+                None => FlushStep::Idle,
+            };
         }
         if state.sync_requested && state.durable_lsn < state.written_lsn {
             return FlushStep::Sync;
@@ -748,16 +861,28 @@ impl Wal {
         let (offset, last_lsn) = (front.block_offset, front.last_lsn);
         let new_size = size - front.written_size;
         debug_assert!(offset.is_multiple_of(WAL_BLOCK_SIZE as u64));
-        if sealed {
+        let kept_partial_block = if sealed {
             state.chunks.pop_front();
+            false
         } else {
             // bytes[0] sits at a block boundary, so aligning the length finds the last block.
             let keep_from = block_align_down(size as u64) as usize;
             front.bytes.drain(..keep_from);
             front.block_offset += keep_from as u64;
             front.written_size = front.bytes.len();
-        }
+            front.written_size > 0
+        };
         state.pending_size -= new_size;
+        let sequence = state.write_sequence_next;
+        state.write_sequence_next += 1;
+        if self.writes_are_durable() {
+            state.writes.push_back(IssuedWrite {
+                sequence,
+                last_lsn,
+                completed: None,
+            });
+            state.tail_block_writer = kept_partial_block.then_some(sequence);
+        }
         let sync = match self.config.sync_mode {
             SyncMode::Sync => true,
             SyncMode::Batch { interval_ms } => {
@@ -774,37 +899,97 @@ impl Wal {
             buffer,
             last_lsn,
             sync,
+            sequence,
         }
     }
 
-    async fn flush_write(self: &Rc<Self>, job: WriteJob) -> Result<(), WalError> {
-        let size = job.buffer.len();
-        self.fault_take(FaultPoint::Write, &job.path, job.offset)?;
-        let started = Instant::now();
-        let written_size = job
-            .file
-            .write_at(job.buffer, job.offset)
+    /// Writes `buffer` (whole blocks) at `offset` and checks it went whole; counts it.
+    async fn write_blocks(
+        &self,
+        file: &DmaFile,
+        path: &Path,
+        buffer: glommio::io::DmaBuffer,
+        offset: u64,
+    ) -> Result<(), WalError> {
+        let size = buffer.len();
+        self.fault_take(FaultPoint::Write, path, offset)?;
+        let written_size = file
+            .write_at(buffer, offset)
             .await
-            .map_err(|e| WalError::glommio("write", &job.path, job.offset, e))?;
+            .map_err(|e| WalError::glommio("write", path, offset, e))?;
         if written_size != size {
             return Err(WalError::ShortWrite {
-                path: job.path,
-                offset: job.offset,
+                path: path.to_path_buf(),
+                offset,
                 size,
                 written_size,
             });
         }
+        let mut state = self.state.borrow_mut();
+        state.stats.writes_count += 1;
+        state.stats.written_bytes += size as u64;
+        Ok(())
+    }
+
+    /// Runs a `Sync`-mode write in its own task, so the flush loop can issue the next one.
+    fn flush_write_pipelined(self: &Rc<Self>, job: WriteJob) {
+        let wal = Rc::clone(self);
+        let task = async move {
+            let started = Instant::now();
+            let written = wal.write_blocks(&job.file, &job.path, job.buffer, job.offset);
+            let result = match written.await {
+                // The O_DSYNC write's completion is its durability point.
+                Ok(()) => wal.fault_take(FaultPoint::Sync, &job.path, job.offset),
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(()) => wal.complete_pipelined_write(job.sequence, started.elapsed()),
+                Err(error) => wal.poison(error),
+            }
+            wal.signal.notify();
+        };
+        glommio::spawn_local(task).detach();
+    }
+
+    /// Marks pipelined write `sequence` done and acknowledges the completed prefix of the
+    /// issued writes, in LSN order. After a failure nothing more is acknowledged, even a write
+    /// issued before it that completes later.
+    fn complete_pipelined_write(&self, sequence: u64, latency: Duration) {
+        let mut state = self.state.borrow_mut();
+        if state.poison.is_some() {
+            return;
+        }
+        if state.tail_block_writer == Some(sequence) {
+            state.tail_block_writer = None;
+        }
+        if let Some(write) = state.writes.iter_mut().find(|w| w.sequence == sequence) {
+            write.completed = Some(latency);
+        }
+        while let Some(IssuedWrite {
+            last_lsn,
+            completed: Some(latency),
+            ..
+        }) = state.writes.front()
+        {
+            let (last_lsn, latency) = (*last_lsn, *latency);
+            state.writes.pop_front();
+            state.written_lsn = state.written_lsn.max(last_lsn);
+            mark_durable(&mut state, last_lsn, latency);
+        }
+    }
+
+    fn poison(&self, error: WalError) {
+        let dir = self.dir.display();
+        tracing::error!(%error, %dir, "WAL I/O failed; poisoning the WAL");
+        self.state.borrow_mut().poison = Some(Arc::new(error));
+    }
+
+    async fn flush_write(self: &Rc<Self>, job: WriteJob) -> Result<(), WalError> {
+        self.write_blocks(&job.file, &job.path, job.buffer, job.offset)
+            .await?;
         {
             let mut state = self.state.borrow_mut();
-            state.stats.writes_count += 1;
-            state.stats.written_bytes += size as u64;
             state.written_lsn = state.written_lsn.max(job.last_lsn);
-        }
-        if job.sync && self.writes_are_durable() {
-            // The O_DSYNC write's completion is its durability point.
-            self.fault_take(FaultPoint::Sync, &job.path, job.offset)?;
-            self.mark_durable(job.last_lsn, started);
-            return Ok(());
         }
         if job.sync {
             return self.flush_sync_file(&job.file, &job.path).await;
@@ -833,21 +1018,8 @@ impl Wal {
         file.fdatasync()
             .await
             .map_err(|e| WalError::glommio("fdatasync", path, 0, e))?;
-        self.mark_durable(target_lsn, started);
+        mark_durable(&mut self.state.borrow_mut(), target_lsn, started.elapsed());
         Ok(())
-    }
-
-    /// Records that everything up to `target_lsn` is durable, after a wait (an fdatasync, or
-    /// an O_DSYNC write) that began at `started`.
-    fn mark_durable(&self, target_lsn: u64, started: Instant) {
-        let latency_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let mut state = self.state.borrow_mut();
-        state.durable_lsn = state.durable_lsn.max(target_lsn);
-        state.stats.fdatasyncs_count += 1;
-        state.stats.fdatasync_ns_total = state.stats.fdatasync_ns_total.saturating_add(latency_ns);
-        state.stats.fdatasync_ns_max = state.stats.fdatasync_ns_max.max(latency_ns);
-        state.synced_at = Instant::now();
-        state.sync_requested = false;
     }
 
     /// In `Batch` mode, makes sure an fdatasync comes at most `interval_ms` after a write.
