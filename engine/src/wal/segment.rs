@@ -25,7 +25,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::WalError;
@@ -264,19 +264,39 @@ pub fn sync_dir_blocking(dir: &Path) -> Result<(), WalError> {
         .map_err(|e| WalError::io("fsync dir", dir, 0, e))
 }
 
-/// Writes zeros over `[offset, offset + size)` of `file` (at `path`), in bounded chunks.
+/// Writes zeros over `[offset, offset + size)` of the file at `path` (whose open handle is
+/// `file`), in bounded chunks. Block-aligned ranges go through a second, O_DIRECT handle: the
+/// disk reads one aligned zero buffer by DMA, where buffered writes would copy every byte into
+/// the page cache on this core and leave 64 MiB of dirty pages per segment behind (a quarter
+/// of the server's CPU during a bulk load was that copy). A file system that refuses O_DIRECT
+/// (tmpfs on older kernels) gets buffered writes.
 pub fn zero_range_blocking(
     file: &File,
     path: &Path,
     offset: u64,
     size: u64,
 ) -> Result<(), WalError> {
-    let zeros = vec![0u8; ZERO_CHUNK_SIZE];
+    let block = WAL_BLOCK_SIZE as u64;
+    let direct = if offset.is_multiple_of(block) && size.is_multiple_of(block) {
+        OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+            .ok()
+    } else {
+        None
+    };
+    // One zero buffer, 4 KiB-aligned inside an over-allocated vector (O_DIRECT's rule).
+    let backing = vec![0u8; ZERO_CHUNK_SIZE + WAL_BLOCK_SIZE];
+    let start = backing.as_ptr().align_offset(WAL_BLOCK_SIZE);
+    let zeros = &backing[start..start + ZERO_CHUNK_SIZE];
+    let target = direct.as_ref().unwrap_or(file);
     let mut done_size = 0u64;
     while done_size < size {
         let chunk_size = (size - done_size).min(ZERO_CHUNK_SIZE as u64) as usize;
         let at = offset + done_size;
-        file.write_all_at(&zeros[..chunk_size], at)
+        target
+            .write_all_at(&zeros[..chunk_size], at)
             .map_err(|e| WalError::io("write zeros", path, at, e))?;
         done_size += chunk_size as u64;
     }
