@@ -15,7 +15,10 @@ use quecto_sql::statement::{insert_target, plan_sql};
 use quecto_sql::QueryError;
 
 use crate::coordinator::Coordinator;
-use crate::format::{parse_input, write_output, FormatError, InputFormat, OutputFormat};
+use crate::format::{
+    apply_timestamp_style, parse_input, write_output, FormatError, InputFormat, OutputFormat,
+    TimestampStyle,
+};
 use crate::insert_format::{split_format_clause, InsertFormat};
 
 /// Limits applied to every request.
@@ -239,6 +242,11 @@ async fn run_sql(
         .map(OutputFormat::parse)
         .transpose()?
         .unwrap_or(OutputFormat::Json);
+    let timestamp_style = params
+        .get("date_time_output_format")
+        .map(|name| TimestampStyle::parse(name))
+        .transpose()?
+        .unwrap_or_default();
     let plan = plan_sql(sql, coordinator)?;
     if read_only && plan.is_mutating() {
         return Err(read_only_error());
@@ -250,6 +258,7 @@ async fn run_sql(
         elapsed_seconds: started.elapsed().as_secs_f64(),
         ..result.statistics
     };
+    apply_timestamp_style(&mut result, timestamp_style);
     Ok(result_response(format, &result))
 }
 

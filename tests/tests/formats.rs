@@ -180,6 +180,45 @@ fn default_format_parameter_chooses_the_output() {
 }
 
 #[test]
+fn date_time_output_format_writes_timestamps_iso_or_as_integers() {
+    let server = small_table_server();
+    let sql = "SELECT symbol, timestamp FROM fmt ORDER BY timestamp FORMAT CSV";
+    let styled = |style: &str| {
+        let reply = server.post_sql_with_params(sql, &[("date_time_output_format", style)]);
+        assert_eq!(reply.status, 200, "{style}: {}", reply.text());
+        reply.text()
+    };
+    assert_eq!(
+        styled("iso"),
+        "\"AAPL\",\"2024-01-02T09:30:00.000000000Z\"\n\
+         \"MSFT\",\"2024-01-02T09:30:00.500000000Z\"\n\
+         \"AAPL\",\"2024-01-02T09:30:01.000000000Z\"\n"
+    );
+    assert_eq!(
+        styled("unix_timestamp"),
+        "\"AAPL\",1704187800000000000\n\
+         \"MSFT\",1704187800500000000\n\
+         \"AAPL\",1704187801000000000\n"
+    );
+    assert_eq!(styled("simple"), select_text(&server, sql));
+    let document = server
+        .post_sql_with_params(
+            "SELECT timestamp FROM fmt ORDER BY timestamp LIMIT 1 FORMAT JSON",
+            &[("date_time_output_format", "unix_timestamp")],
+        )
+        .json();
+    assert_eq!(document["meta"][0]["type"], "Int64");
+    assert_eq!(document["data"][0]["timestamp"], "1704187800000000000");
+    let reply = server.post_sql_with_params(sql, &[("date_time_output_format", "epoch")]);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.text().contains("date_time_output_format `epoch`"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
 fn special_characters_are_quoted_and_escaped() {
     let server = ServerProcess::start(&[]);
     server

@@ -46,6 +46,12 @@ pub enum FormatError {
         /// The name as given.
         name: String,
     },
+    /// `date_time_output_format=x` names no timestamp style we write.
+    #[error("unknown date_time_output_format `{name}`: expected simple, iso or unix_timestamp")]
+    UnknownTimestampStyle {
+        /// The name as given.
+        name: String,
+    },
     /// Input that is not well-formed for its format (bad quoting, bad JSON, bad Bool byte).
     #[error("row {row} ({position}): {detail}")]
     Syntax {
@@ -139,6 +145,7 @@ impl FormatError {
         match self {
             FormatError::UnknownInputFormat { .. } => "UNKNOWN_FORMAT",
             FormatError::UnknownOutputFormat { .. } => "UNKNOWN_FORMAT",
+            FormatError::UnknownTimestampStyle { .. } => "BAD_ARGUMENTS",
             FormatError::Syntax { .. } => "CANNOT_PARSE_INPUT",
             FormatError::TooManyValues { .. } => "INCORRECT_NUMBER_OF_COLUMNS",
             FormatError::TooFewValues { .. } => "INCORRECT_NUMBER_OF_COLUMNS",
@@ -157,6 +164,7 @@ impl FormatError {
             FormatError::Internal { .. } => 500,
             FormatError::UnknownInputFormat { .. }
             | FormatError::UnknownOutputFormat { .. }
+            | FormatError::UnknownTimestampStyle { .. }
             | FormatError::Syntax { .. }
             | FormatError::TooManyValues { .. }
             | FormatError::TooFewValues { .. }
@@ -181,6 +189,7 @@ impl FormatError {
             | FormatError::Value { row, .. } => Some(*row),
             FormatError::UnknownInputFormat { .. }
             | FormatError::UnknownOutputFormat { .. }
+            | FormatError::UnknownTimestampStyle { .. }
             | FormatError::Internal { .. } => None,
         }
     }

@@ -26,6 +26,7 @@ mod output;
 pub use error::{FormatError, InputPosition};
 
 use quecto_engine::batch::BatchBuilder;
+use quecto_engine::types::{DataType, Value};
 use quecto_sql::result::ResultSet;
 
 /// A format a request body can arrive in (`INSERT ... FORMAT x`).
@@ -128,6 +129,66 @@ impl OutputFormat {
             OutputFormat::CsvWithNames => "text/csv; charset=UTF-8; header=present",
             OutputFormat::TabSeparated | OutputFormat::TabSeparatedWithNames => {
                 "text/tab-separated-values; charset=UTF-8"
+            }
+        }
+    }
+}
+
+/// How TIMESTAMP values are written (ClickHouse's `date_time_output_format` setting, given as
+/// a URL parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimestampStyle {
+    /// `2024-01-02 09:30:00.000000000` (UTC, nanoseconds): ClickHouse's default layout.
+    #[default]
+    Simple,
+    /// ISO 8601 / RFC 3339: `2024-01-02T09:30:00.000000000Z`.
+    Iso,
+    /// Integer nanoseconds since the epoch, written as an INT64 column.
+    UnixTimestamp,
+}
+
+impl TimestampStyle {
+    /// Parses `simple`, `iso` or `unix_timestamp`, case-insensitively.
+    pub fn parse(name: &str) -> Result<TimestampStyle, FormatError> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "simple" => Ok(TimestampStyle::Simple),
+            "iso" => Ok(TimestampStyle::Iso),
+            "unix_timestamp" => Ok(TimestampStyle::UnixTimestamp),
+            _ => Err(FormatError::UnknownTimestampStyle {
+                name: name.to_string(),
+            }),
+        }
+    }
+}
+
+/// Rewrites the TIMESTAMP columns of `result` for `style`: unchanged for `Simple`, strings for
+/// `Iso` (quoted where the format quotes strings, as timestamps already are), INT64 for
+/// `UnixTimestamp`. NULLs stay NULL.
+pub fn apply_timestamp_style(result: &mut ResultSet, style: TimestampStyle) {
+    let columns: Vec<usize> = result
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.data_type == DataType::Timestamp)
+        .map(|(i, _)| i)
+        .collect();
+    let data_type = match style {
+        TimestampStyle::Simple => return,
+        TimestampStyle::Iso => DataType::Symbol,
+        TimestampStyle::UnixTimestamp => DataType::Int64,
+    };
+    for &index in &columns {
+        result.columns[index].data_type = data_type;
+    }
+    if style != TimestampStyle::Iso {
+        return;
+    }
+    for row in &mut result.rows {
+        for &index in &columns {
+            if let Some(value) = row.get_mut(index) {
+                if let Value::Int(nanos) = *value {
+                    *value = Value::Str(output::timestamp_iso(nanos));
+                }
             }
         }
     }

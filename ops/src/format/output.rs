@@ -304,6 +304,17 @@ fn write_timestamp_ns(nanos: i64, out: &mut Vec<u8>) {
     write_digits(subsecond_ns as u64, 9, out);
 }
 
+/// `nanos` in ISO 8601 / RFC 3339 form, `2024-01-02T09:30:00.000000000Z` (UTC).
+pub(super) fn timestamp_iso(nanos: i64) -> String {
+    let mut out = Vec::with_capacity(32);
+    write_timestamp_ns(nanos, &mut out);
+    if let Some(space) = out.iter().position(|&b| b == b' ') {
+        out[space] = b'T';
+    }
+    out.push(b'Z');
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Days since 1970-01-01 to (year, month 1-12, day 1-31) in the proleptic Gregorian calendar.
 ///
 /// Shifts the epoch to 0000-03-01 so leap days fall at the end of a year, splits into
