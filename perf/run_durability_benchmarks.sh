@@ -2,8 +2,11 @@
 # Durable-write figures: the disk's floor (one 4 KiB O_DIRECT write + fdatasync, and the same
 # through the page cache), then in-process ingest with every insert logged to the WAL in sync
 # mode (acknowledged after fdatasync) at batch 4096 / 64 / 1 rows x 1 / 8 / 64 writers per
-# executor, then the same grid without a WAL for reference. Everything runs on a temp dir
-# under /tmp (the disk the WAL would use there), removed at the end. Prints quecto-bench lines.
+# executor, then the same grid without a WAL for reference. Writers are split feeds (each owns
+# its own symbols, so rows reach every partition in time order); the last lines repeat
+# batch 4096 with overlapping feeds (every writer writes every symbol on its own clock).
+# Everything runs on a temp dir under /tmp (the disk the WAL would use there), removed at the
+# end. Prints quecto-bench lines.
 # Usage: bash perf/run_durability_benchmarks.sh   (run from the repository root; ~1-4 min on
 # 2 cores, most of it building the batches)
 set -euo pipefail
@@ -38,4 +41,10 @@ for batch in 4096 64 1; do
     $bench ingest --cores 2 --batch "$batch" --rows "$(rows_of "$batch")" --writers "$writers" |
       grep -v '^machine'
   done
+done
+
+echo "== overlapping feeds (late rows in every partition), batch 4096, memory only"
+for writers in 1 8; do
+  $bench ingest --cores 2 --batch 4096 --rows 4000000 --writers "$writers" --feeds overlapping |
+    grep -v '^machine'
 done

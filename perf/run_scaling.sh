@@ -3,7 +3,9 @@
 # executor per core). Made for a many-core machine; every run is bounded in rows and time.
 #
 #   1. in-process ingest (`quecto-bench ingest`, batch 4096, ROWS_PER_CORE rows per executor),
-#      memory only and durable (`--wal-mode sync`);
+#      memory only and durable (`--wal-mode sync`) with split feeds (each executor's writer owns
+#      its own symbols), then memory only with overlapping feeds (every writer writes every
+#      symbol on its own clock: the out-of-order stress case);
 #   2. a server per shard count with the peer tick data set (QUERY_ROWS trades + quotes) loaded
 #      over HTTP (`quecto-bench peers-load`), then the peer workloads' queries (W2, W3 full,
 #      W4 all symbols, W5) timed by `quecto-bench query` over one keep-alive connection.
@@ -37,6 +39,9 @@ for n in $cores_list; do
   echo "-- cores=$n durable (wal sync)"
   timeout 120 "$bin/quecto-bench" ingest --cores "$n" --batch 4096 --rows $((rows_per_core * n)) \
     --wal-dir "$work/wal-$n" --wal-mode sync | grep '^ingest'
+  echo "-- cores=$n memory, overlapping feeds"
+  timeout 120 "$bin/quecto-bench" ingest --cores "$n" --batch 4096 --rows $((rows_per_core * n)) \
+    --feeds overlapping | grep '^ingest'
 done
 
 run_query() { # name sql count

@@ -7,7 +7,7 @@
 use crate::error::BenchError;
 use crate::fsync::FsyncConfig;
 use crate::gen::{GenConfig, InsertFormat, SymbolChoice, SEED_DEFAULT};
-use crate::ingest::{IngestConfig, IngestWal};
+use crate::ingest::{Feeds, IngestConfig, IngestWal};
 use crate::limits::{
     BATCH_ROWS_MAX, CHECKPOINT_MB_MAX, FSYNC_BLOCK_SIZE_MAX, FSYNC_BLOCK_SIZE_MIN,
     FSYNC_SAMPLES_COUNT_MAX, INGEST_CORES_MAX, ITERATIONS_COUNT_MAX, ROWS_MAX, SPIN_US_MAX,
@@ -263,6 +263,11 @@ pub struct IngestArgs {
     /// one before, as before pipelining).
     #[arg(long, default_value_t = WAL_WRITES_IN_FLIGHT_DEFAULT)]
     pub wal_writes_in_flight: usize,
+    /// How the writers' streams relate: `split` (each writer a feed of its own symbols, rows
+    /// reach each partition in time order) or `overlapping` (every writer writes every symbol
+    /// on its own clock: late rows everywhere, a stress test of out-of-order merging).
+    #[arg(long, value_enum, default_value_t = Feeds::Split)]
+    pub feeds: Feeds,
 }
 
 /// `--wal-mode` values; the same choice the server offers.
@@ -321,6 +326,7 @@ impl IngestArgs {
             writers: self.writers,
             wal,
             spin_before_park: Duration::from_micros(self.spin_us),
+            feeds: self.feeds,
         })
     }
 }

@@ -142,15 +142,23 @@ impl TradeGen {
     /// A stream over `symbols_count` symbols (1 … `SYMBOLS_COUNT_MAX`), fixed by `seed`.
     pub fn new(symbols_count: u32, choice: SymbolChoice, seed: u64) -> Self {
         assert!(symbols_count > 0 && symbols_count <= SYMBOLS_COUNT_MAX); // checked at the CLI
+        Self::over_symbols(&(0..symbols_count).collect::<Vec<_>>(), choice, seed)
+    }
+
+    /// A stream over some symbols of the universe only (`symbols`: ranks, not empty), each
+    /// keeping its name `S{rank:04}` and, under `Zipf`, its weight 1/(rank+1): a feed that
+    /// handles part of the market. `Trade::symbol_index` then indexes `symbols`.
+    pub fn over_symbols(symbols: &[u32], choice: SymbolChoice, seed: u64) -> Self {
+        assert!(!symbols.is_empty()); // checked by the callers
         let symbol_cdf = match choice {
-            SymbolChoice::Zipf => zipf_cdf(symbols_count),
+            SymbolChoice::Zipf => zipf_cdf(symbols),
             SymbolChoice::Uniform => Vec::new(),
         };
         Self {
             rng: SplitMix64::new(seed),
-            symbol_names: (0..symbols_count).map(symbol_name).collect(),
+            symbol_names: symbols.iter().map(|&rank| symbol_name(rank)).collect(),
             symbol_cdf,
-            price_cents: vec![PRICE_CENTS_START; symbols_count as usize],
+            price_cents: vec![PRICE_CENTS_START; symbols.len()],
             timestamp_ns: TIMESTAMP_NS_START,
         }
     }
@@ -197,10 +205,11 @@ impl TradeGen {
     }
 }
 
-/// Cumulative probabilities of ranks 0 … n-1 under weights 1/(rank+1); the last entry is 1.
-fn zipf_cdf(symbols_count: u32) -> Vec<f64> {
-    let weights: Vec<f64> = (0..symbols_count)
-        .map(|rank| 1.0 / f64::from(rank + 1))
+/// Cumulative pick probabilities of `ranks` under weights 1/(rank+1); the last entry is 1.
+fn zipf_cdf(ranks: &[u32]) -> Vec<f64> {
+    let weights: Vec<f64> = ranks
+        .iter()
+        .map(|&rank| 1.0 / (f64::from(rank) + 1.0))
         .collect();
     let total: f64 = weights.iter().sum();
     let mut cumulative = 0.0;
@@ -390,6 +399,26 @@ mod tests {
             counts.iter().all(|&count| count > 9_000 && count < 11_000),
             "{counts:?}"
         );
+    }
+
+    #[test]
+    fn a_feed_over_some_symbols_names_and_weighs_them_as_the_whole_market_does() {
+        let ranks = [1u32, 3, 998];
+        let mut stream = TradeGen::over_symbols(&ranks, SymbolChoice::Zipf, SEED_DEFAULT);
+        let mut counts = [0u32; 3];
+        for trade in trades_take(&mut stream, ROWS_COUNT) {
+            counts[trade.symbol_index as usize] += 1;
+        }
+        assert_eq!(stream.symbol_name(0), "S0001");
+        assert_eq!(stream.symbol_name(2), "S0998");
+        // Weights 1/2 : 1/4 : 1/999 of the same total.
+        let total = 0.5 + 0.25 + 1.0 / 999.0;
+        let expected = [0.5 / total, 0.25 / total];
+        for (count, share) in counts.iter().zip(expected) {
+            let got = f64::from(*count) / ROWS_COUNT as f64;
+            assert!((got - share).abs() < 0.01, "{counts:?}");
+        }
+        assert!(counts[2] > 0 && counts[2] < counts[1] / 50, "{counts:?}");
     }
 
     #[test]

@@ -54,7 +54,26 @@ pub struct IngestConfig {
     pub wal: Option<IngestWal>,
     /// How long an idle executor spins before parking.
     pub spin_before_park: Duration,
+    /// How the writers' trade streams relate.
+    pub feeds: Feeds,
 }
+
+/// How the writers' trade streams relate (`--feeds`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Feeds {
+    /// Every writer is a feed of its own share of the symbols (rank r goes to writer r mod
+    /// the number of writers in all) with its own clock, as feed handlers split by symbol:
+    /// each partition receives its rows in time order from one writer.
+    #[default]
+    Split,
+    /// Every executor runs one stream over all symbols, all starting at the same instant, and
+    /// deals its batches to its writers: every partition receives interleaved rows from every
+    /// writer, each a little late for the others. A stress test of out-of-order merging.
+    Overlapping,
+}
+
+/// Symbols of the generated market (`S0000` … `S0999`).
+const SYMBOLS_COUNT: u32 = 1000;
 
 /// Where and how the shards log, for a durable run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +95,7 @@ struct ExecutorPlan {
     batch_rows: usize,
     rows_per_executor: usize,
     writers: usize,
+    feeds: Feeds,
 }
 
 /// One executor's (or one writer's) measurement.
@@ -166,11 +186,23 @@ fn executor_plan(config: &IngestConfig, executors: usize) -> Result<ExecutorPlan
             ),
         });
     }
+    let feeds_count = executors * config.writers;
+    if config.feeds == Feeds::Split && feeds_count > SYMBOLS_COUNT as usize {
+        return Err(BenchError::Argument {
+            name: "writers",
+            detail: format!(
+                "--feeds split gives each of the {feeds_count} writers ({executors} executors x \
+                 {}) its own symbols, but there are only {SYMBOLS_COUNT}",
+                config.writers
+            ),
+        });
+    }
     Ok(ExecutorPlan {
         executors,
         batch_rows: config.batch_rows.max(1),
         rows_per_executor,
         writers: config.writers,
+        feeds: config.feeds,
     })
 }
 
@@ -195,11 +227,15 @@ fn report_lines(config: &IngestConfig, reports: &[ExecutorReport]) -> Vec<String
     }
     let rate = rows as f64 / slowest.as_secs_f64().max(1e-9);
     let mut lines = vec![format!(
-        "ingest  cores={} batch={} rows={rows} writers={} wal={} elapsed_s={:.3} \
+        "ingest  cores={} batch={} rows={rows} writers={} feeds={} wal={} elapsed_s={:.3} \
          rows_per_s={rate:.0}",
         reports.len(),
         config.batch_rows,
         config.writers,
+        match config.feeds {
+            Feeds::Split => "split",
+            Feeds::Overlapping => "overlapping",
+        },
         wal_mode_name(config.wal.as_ref()),
         slowest.as_secs_f64()
     )];
@@ -222,7 +258,7 @@ async fn executor_run(
     barrier_wait(|| built.load(Ordering::Acquire) >= plan.executors).await?;
     let (coordinator, schema, batches) = prepared?;
     let start = Rc::new(Semaphore::new(0));
-    let tasks: Vec<_> = share_round_robin(batches, plan.writers)
+    let tasks: Vec<_> = batches
         .into_iter()
         .map(|share| {
             let writer = writer_run(
@@ -253,7 +289,7 @@ async fn executor_run(
     })
 }
 
-type Prepared = (Rc<Coordinator>, Rc<TableSchema>, Vec<RowBatch>);
+type Prepared = (Rc<Coordinator>, Rc<TableSchema>, Vec<Vec<RowBatch>>);
 
 /// Everything before the clock: links up, table created, this executor's batches built.
 async fn executor_run_prepare(shards: &Rc<Shards>, plan: ExecutorPlan) -> Result<Prepared, String> {
@@ -265,9 +301,44 @@ async fn executor_run_prepare(shards: &Rc<Shards>, plan: ExecutorPlan) -> Result
         .ensure_table(&schema)
         .await
         .map_err(|e| e.to_string())?;
-    let seed = shards.index() as u64;
-    let batches = build_batches(&schema, plan.rows_per_executor, plan.batch_rows, seed)?;
+    let batches = writer_batches(&schema, plan, shards.index())?;
     Ok((Rc::new(coordinator), Rc::new(schema), batches))
+}
+
+/// The batches of each writer of executor `executor_index`, per `plan.feeds`.
+fn writer_batches(
+    schema: &TableSchema,
+    plan: ExecutorPlan,
+    executor_index: usize,
+) -> Result<Vec<Vec<RowBatch>>, String> {
+    match plan.feeds {
+        Feeds::Overlapping => {
+            let generator = TradeGen::new(
+                SYMBOLS_COUNT,
+                SymbolChoice::Zipf,
+                42 + executor_index as u64,
+            );
+            let batches =
+                build_batches(schema, generator, plan.rows_per_executor, plan.batch_rows)?;
+            Ok(share_round_robin(batches, plan.writers))
+        }
+        Feeds::Split => {
+            let feeds_count = plan.executors * plan.writers;
+            (0..plan.writers)
+                .map(|writer| {
+                    let feed = executor_index * plan.writers + writer;
+                    let symbols: Vec<u32> = (0..SYMBOLS_COUNT)
+                        .filter(|&rank| rank as usize % feeds_count == feed)
+                        .collect();
+                    let generator =
+                        TradeGen::over_symbols(&symbols, SymbolChoice::Zipf, 42 + feed as u64);
+                    let rows = plan.rows_per_executor / plan.writers
+                        + usize::from(writer < plan.rows_per_executor % plan.writers);
+                    build_batches(schema, generator, rows, plan.batch_rows)
+                })
+                .collect()
+        }
+    }
 }
 
 /// Polls `done` every 100 µs until it holds, or fails after `BARRIER_WAIT_MAX`.
@@ -327,11 +398,10 @@ fn share_round_robin<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
 
 fn build_batches(
     schema: &TableSchema,
+    mut generator: TradeGen,
     rows: usize,
     batch_rows: usize,
-    seed: u64,
 ) -> Result<Vec<RowBatch>, String> {
-    let mut generator = TradeGen::new(1000, SymbolChoice::Zipf, 42 + seed);
     let mut batches = Vec::with_capacity(rows / batch_rows.max(1) + 1);
     let mut remaining = rows;
     while remaining > 0 {
@@ -446,6 +516,7 @@ impl Drop for WalDirClaim {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quecto_engine::batch::ColumnValues;
 
     fn scratch_dir(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("quecto-perf-{name}-{}", std::process::id()))
@@ -468,6 +539,7 @@ mod tests {
             writers: 6,
             wal: None,
             spin_before_park: Duration::from_micros(50),
+            feeds: Feeds::Split,
         };
         // 640 rows / 2 executors = 320 rows = 5 batches of 64 each: 6 writers cannot all work.
         assert!(matches!(
@@ -485,6 +557,60 @@ mod tests {
             executor_plan(&fits, 2).map(|p| p.rows_per_executor).ok(),
             Some(320)
         );
+    }
+
+    #[test]
+    fn split_feeds_need_a_symbol_per_writer_and_own_disjoint_symbols() -> Result<(), String> {
+        let config = IngestConfig {
+            cores: 2,
+            batch_rows: 1,
+            rows: 2000,
+            writers: 501,
+            wal: None,
+            spin_before_park: Duration::from_micros(50),
+            feeds: Feeds::Split,
+        };
+        // 2 x 501 writers > 1000 symbols.
+        assert!(executor_plan(&config, 2).is_err());
+        let overlapping = IngestConfig {
+            feeds: Feeds::Overlapping,
+            ..config.clone()
+        };
+        assert!(executor_plan(&overlapping, 2).is_ok());
+        let fits = IngestConfig {
+            writers: 3,
+            batch_rows: 50,
+            ..config
+        };
+        let plan = executor_plan(&fits, 2).map_err(|e| e.to_string())?;
+        let schema = trades_schema().map_err(|e| e.to_string())?;
+        let mut owner: std::collections::HashMap<String, usize> = Default::default();
+        let mut rows = 0;
+        for executor in 0..2 {
+            let writers = writer_batches(&schema, plan, executor)?;
+            assert_eq!(writers.len(), 3);
+            for (writer, batches) in writers.iter().enumerate() {
+                let feed = executor * 3 + writer;
+                let mut last_ts = i64::MIN;
+                for batch in batches {
+                    rows += batch.rows_count;
+                    let ColumnValues::Timestamp(ts) = &batch.columns[1].values else {
+                        return Err("timestamp column".into());
+                    };
+                    let ColumnValues::Symbol(names) = &batch.columns[0].values else {
+                        return Err("symbol column".into());
+                    };
+                    for (row, &t) in ts.iter().enumerate() {
+                        assert!(t > last_ts, "one feed's clock only moves forward");
+                        last_ts = t;
+                        let name = names.get(row).to_string();
+                        assert_eq!(*owner.entry(name.clone()).or_insert(feed), feed, "{name}");
+                    }
+                }
+            }
+        }
+        assert_eq!(rows, 2000);
+        Ok(())
     }
 
     #[test]
@@ -523,11 +649,12 @@ mod tests {
                 writes_in_flight_max: 4,
             }),
             spin_before_park: Duration::from_micros(50),
+            feeds: Feeds::Split,
         };
         let lines = report_lines(&config, &[report]);
         assert_eq!(
             lines[0],
-            "ingest  cores=1 batch=4096 rows=4096 writers=8 wal=sync elapsed_s=0.500 \
+            "ingest  cores=1 batch=4096 rows=4096 writers=8 feeds=split wal=sync elapsed_s=0.500 \
              rows_per_s=8192"
         );
         assert!(lines[1].starts_with("ingest_batch  n=1 p50=100.0us"));
