@@ -279,6 +279,12 @@ fn limit_by_keeps_the_latest_row_of_each_symbol() {
     assert_eq!(got, expected);
     let times: Vec<i64> = rows.iter().map(|r| int(&r[1])).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "ordered by ts DESC");
+    // ClickHouse's `LIMIT n BY ... LIMIT m`: the first m of those rows, in the same order.
+    let first = db.rows(
+        "SELECT symbol, ts, price FROM trades ORDER BY ts DESC LIMIT 1 BY symbol LIMIT 3 OFFSET 1",
+    );
+    assert!(rows.len() > 4);
+    assert_eq!(first, rows[1..4].to_vec());
 }
 
 #[test]

@@ -9,13 +9,16 @@
 //! - `LATEST ON ... PARTITION BY ...` / `LATEST BY ...` → `GROUP BY __latest_on(...)`
 //!   (see `latest_on`);
 //! - ASOF / LT / WINDOW joins → `ASOF JOIN ... MATCH_CONDITION (__asof(...) | __lt_join(...) |
-//!   __window_join(...))` (see `join`).
+//!   __window_join(...))` (see `join`);
+//! - ClickHouse's `LIMIT n BY cols LIMIT m` → the `LIMIT n BY` query as a derived table under
+//!   `LIMIT m` (see `limit_by`; done first, on the original text).
 //!
 //! Everything else comes back byte for byte.
 
 mod duration;
 mod join;
 mod latest_on;
+mod limit_by;
 mod sample_by;
 mod tokens;
 
@@ -39,6 +42,10 @@ pub fn rewrite(sql: &str) -> Result<String, QueryError> {
             message: e.to_string(),
         })?;
     let tokens = Tokens::new(sql, tokens);
+    if let Some(wrapped) = limit_by::wrap(&tokens) {
+        // The wrapped text has no `LIMIT … BY … LIMIT` left at any level: this recursion ends.
+        return rewrite(&wrapped);
+    }
     Rewriter { tokens: &tokens }.span(0, tokens.len())
 }
 

@@ -650,3 +650,37 @@ fn window_join_errors() {
         Err(QueryError::Unsupported { .. })
     ));
 }
+
+#[test]
+fn limit_by_then_limit_becomes_a_derived_table_under_the_limit() {
+    assert_eq!(
+        rewritten("SELECT s, ts FROM t ORDER BY ts DESC LIMIT 1 BY s LIMIT 3"),
+        "SELECT * FROM (SELECT s, ts FROM t ORDER BY ts DESC LIMIT 1 BY s) AS __limit_by \
+         LIMIT 3"
+    );
+    assert_eq!(
+        rewritten("EXPLAIN SELECT s FROM t LIMIT 2 BY s, u LIMIT 5 OFFSET 2"),
+        "EXPLAIN SELECT * FROM (SELECT s FROM t LIMIT 2 BY s, u) AS __limit_by \
+         LIMIT 5 OFFSET 2"
+    );
+    // Inside a derived table, and a duration in the outer query still rewritten.
+    assert_eq!(
+        rewritten("SELECT * FROM (SELECT s FROM t LIMIT 1 BY s LIMIT 2) WHERE ts > now() - 5m"),
+        "SELECT * FROM (SELECT * FROM (SELECT s FROM t LIMIT 1 BY s) AS __limit_by LIMIT 2) \
+         WHERE ts > now() - INTERVAL 5 MINUTE"
+    );
+}
+
+#[test]
+fn limit_by_alone_or_in_a_union_or_in_strings_is_left_as_written() {
+    for sql in [
+        "SELECT s FROM t LIMIT 1 BY s",
+        "SELECT s FROM t ORDER BY s LIMIT 3",
+        "SELECT 'LIMIT 1 BY s LIMIT 2' FROM t",
+        "SELECT s FROM t GROUP BY s LIMIT 2",
+    ] {
+        assert_eq!(rewritten(sql), sql);
+    }
+    let union = "SELECT s FROM t UNION ALL SELECT s FROM u LIMIT 1 BY s LIMIT 2";
+    assert_eq!(rewrite(union).unwrap(), union);
+}
