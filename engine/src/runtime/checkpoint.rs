@@ -272,36 +272,4 @@ fn load_checkpoint_segment(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn manifest_round_trips_and_rejects_any_edit() {
-        let manifest = Manifest {
-            covered_lsn: 42,
-            sequence: 7,
-            segments: vec!["seg-000-a.qseg".into(), "seg-000-b.qseg".into()],
-        };
-        let text = manifest.encode();
-        let path = Path::new("m");
-        assert_eq!(Manifest::decode(&text, path).unwrap(), manifest);
-        let edited = text.replace("42", "43");
-        assert!(Manifest::decode(&edited, path).is_err());
-        assert!(Manifest::decode(&text[..text.len() / 2], path).is_err());
-    }
-
-    #[test]
-    fn version_1_manifest_reads_as_sequence_0() {
-        let body = format!("{MANIFEST_MAGIC_V1}\ncovered_lsn 9\nsegment seg-000-x.qseg\n");
-        let text = format!("{body}crc32c {}\n", crc32c::crc32c(body.as_bytes()));
-        let manifest = Manifest::decode(&text, Path::new("m")).unwrap();
-        assert_eq!(
-            manifest,
-            Manifest {
-                covered_lsn: 9,
-                sequence: 0,
-                segments: vec!["seg-000-x.qseg".into()],
-            }
-        );
-    }
-}
+mod tests;

@@ -13,10 +13,10 @@ use crate::storage::dictionary::SymbolDictionary;
 use crate::types::DataType;
 
 /// A unique directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(test: &str) -> TempDir {
+    pub(crate) fn new(test: &str) -> TempDir {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -31,8 +31,12 @@ impl TempDir {
         TempDir(path)
     }
 
-    fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
     }
 }
 
@@ -659,4 +663,34 @@ fn corrupt_error_names_path_and_offset() {
     };
     assert_eq!(error_path.as_path(), Path::new(&path));
     assert!(offset <= bytes.len() as u64);
+}
+
+#[test]
+fn mapped_chunk_equals_the_heap_chunk_it_was_written_from_without_copying_it() {
+    let dir = TempDir::new("mapped");
+    let schema = int_key_schema(DataType::Int64);
+    let partitions = vec![
+        (
+            SymbolKey::Int(1),
+            vec![int_key_chunk(0, CHUNK_ROWS_MAX), int_key_chunk(1 << 20, 77)],
+        ),
+        (SymbolKey::Int(2), vec![int_key_chunk(-9, 3)]),
+    ];
+    let path = dir.join("mapped.seg");
+    let dictionary = SymbolDictionary::default();
+    write_segment(&path, &schema, as_refs(&partitions), &dictionary).unwrap();
+    let segment = Segment::open(&path).unwrap();
+    let mapped = segment.map_chunks(&mut dictionary.clone()).unwrap();
+    for ((_, got), (_, want)) in mapped.iter().zip(&partitions) {
+        assert!(got == want, "a mapped chunk equals its heap source");
+        for chunk in got {
+            // ts and value (8 bytes each) are views into the file; the key stores nothing.
+            assert_eq!(chunk.mapped_size(), chunk.rows_count * 16);
+            assert_eq!(chunk.state(), crate::storage::chunk::ChunkState::Sealed);
+        }
+    }
+    drop(segment);
+    std::fs::remove_file(&path).unwrap();
+    // The chunks keep the mapping alive: still readable after the file is gone.
+    assert!(mapped[0].1 == partitions[0].1);
 }
