@@ -155,10 +155,12 @@ pub fn write_seals(
             &seal.schema.name,
         );
         let path = target.dir.join(&file_name);
-        let partitions = seal
-            .partitions
-            .iter()
-            .map(|(key, chunks)| (key.clone(), seal.file_chunks(chunks)));
+        let mut groups = Vec::with_capacity(seal.partitions.len());
+        let partitions = seal.partitions.iter().map(|(key, chunks)| {
+            let (written, grouped) = seal.file_chunks(chunks);
+            groups.push(grouped);
+            (key.clone(), written)
+        });
         let summary = write_segment(&path, &seal.schema, partitions, &seal.dictionary)
             .map_err(|e| checkpoint_error(e.to_string()))?;
         let segment = Segment::open(&path).map_err(|e| checkpoint_error(e.to_string()))?;
@@ -170,6 +172,7 @@ pub fn write_seals(
             file_name,
             rows_count: summary.rows_count,
             mapped,
+            groups,
         });
     }
     Ok(sealed)

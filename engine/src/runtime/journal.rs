@@ -13,7 +13,8 @@ use crate::error::EngineError;
 use crate::ring::RingLayout;
 use crate::storage::store::ShardStore;
 use crate::wal::{
-    encode_insert_batch, recover, RecordKind, RecoveredRecord, Wal, WalConfig, WalEntry, WalError,
+    encode_insert_batch, recover, RecordKind, Recovered, RecoveredRecord, Wal, WalConfig, WalEntry,
+    WalError,
 };
 
 /// Where and how the shards log and checkpoint.
@@ -43,6 +44,9 @@ pub struct OpenedJournal {
     pub wal: Rc<Wal>,
     /// The checkpoint the store was loaded from (`Manifest::default()` when none).
     pub checkpoint: Manifest,
+    /// Log bytes found after the checkpoint: they count towards the next one, so a server
+    /// restarted again and again still checkpoints every `checkpoint_log_bytes`.
+    pub log_bytes_uncovered: u64,
 }
 
 /// Loads shard `shard_index`'s last checkpoint into `store`, replays its log after it and
@@ -82,8 +86,21 @@ pub async fn open_journal(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "WAL recovered"
     );
+    let log_bytes_uncovered = log_bytes_uncovered(&recovered, &settings.config);
     let wal = Wal::open(recovered, settings.config.clone()).await?;
-    Ok(OpenedJournal { wal, checkpoint })
+    Ok(OpenedJournal {
+        wal,
+        checkpoint,
+        log_bytes_uncovered,
+    })
+}
+
+/// Log bytes recovery found after the checkpoint: the earlier segments whole, and the last one
+/// up to its end. An upper bound only when a crash came between a manifest's publish and the
+/// recycling of the log it covers.
+fn log_bytes_uncovered(recovered: &Recovered, config: &WalConfig) -> u64 {
+    let sealed_size = recovered.sealed.len() as u64 * config.segment_size_bytes;
+    sealed_size + recovered.tail.as_ref().map_or(0, |tail| tail.end_offset)
 }
 
 /// Applies one logged write. Records were checked before they were logged and are replayed

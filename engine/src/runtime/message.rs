@@ -105,6 +105,8 @@ pub struct ShardState {
     writes_gated: Cell<bool>,
     /// WAL bytes written when the last checkpoint finished.
     log_bytes_at_checkpoint: Cell<u64>,
+    /// Log bytes start-up found after the last checkpoint, until the next one.
+    log_bytes_recovered: Cell<u64>,
     /// The checkpoint in flight, if any, and the counters of all of them.
     checkpoint: CheckpointState,
 }
@@ -217,6 +219,7 @@ impl ShardState {
             wal: Some(journal.wal),
             checkpoints: Some(checkpoints),
             log_bytes_at_checkpoint: Cell::new(log_bytes),
+            log_bytes_recovered: Cell::new(journal.log_bytes_uncovered),
             ..ShardState::default()
         };
         state.checkpoint.sequence.set(journal.checkpoint.sequence);
@@ -310,7 +313,8 @@ impl ShardState {
         let grown = wal
             .stats()
             .written_bytes
-            .saturating_sub(self.log_bytes_at_checkpoint.get());
+            .saturating_sub(self.log_bytes_at_checkpoint.get())
+            + self.log_bytes_recovered.get();
         if state.stopping.get() || (!force && grown < settings.log_bytes) {
             return;
         }
@@ -384,6 +388,7 @@ impl ShardState {
         let snapshots = self.store.borrow_mut().seal_finish(sealed);
         let recycled = wal.recycle_through(covered_lsn).await?;
         self.log_bytes_at_checkpoint.set(wal.stats().written_bytes);
+        self.log_bytes_recovered.set(0);
         let duration_ns = duration_ns(started.elapsed());
         self.update_stats(|s| {
             s.checkpoints_count += 1;

@@ -69,45 +69,76 @@ pub struct TableSealed {
     pub rows_count: u64,
     /// The file's partitions as sealed chunks mapped from it, in `seal.partitions`' order.
     pub mapped: Vec<(SymbolKey, Vec<Chunk>)>,
+    /// Per partition, which snapshot chunks each run of mapped chunks holds.
+    pub groups: Vec<Vec<ChunkGroup>>,
+}
+
+/// Which snapshot chunks became which file chunks, in order: `sources` consecutive snapshot
+/// chunks of a partition were written as its next `written` file chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkGroup {
+    /// Snapshot chunks in the group.
+    pub sources: usize,
+    /// File chunks they became.
+    pub written: usize,
 }
 
 impl TableSeal {
-    /// The chunks the file gets for `chunks` (one partition's snapshots): a generation's as
-    /// they are; a compaction's with every run of adjacent partial chunks merged into full
-    /// ones (full chunks pass through without a copy). Runs on the writer thread.
-    pub fn file_chunks(&self, chunks: &[Chunk]) -> Vec<Chunk> {
-        match self.kind {
-            SealKind::Generation => chunks.to_vec(),
-            SealKind::Compaction => merge_partial_runs(chunks, &self.schema),
+    /// The chunks the file gets for `chunks` (one partition's snapshots), and how they group:
+    /// a generation's as they are; a compaction's with every run of adjacent partial chunks
+    /// merged into full ones (full chunks, and a partial one alone, pass through without a
+    /// copy). Runs on the writer thread.
+    pub fn file_chunks(&self, chunks: &[Chunk]) -> (Vec<Chunk>, Vec<ChunkGroup>) {
+        let one = ChunkGroup {
+            sources: 1,
+            written: 1,
+        };
+        if self.kind == SealKind::Generation {
+            return (chunks.to_vec(), vec![one; chunks.len()]);
         }
+        let (mut written, mut groups) = (Vec::with_capacity(chunks.len()), Vec::new());
+        let mut start = 0;
+        while start < chunks.len() {
+            let partial = |c: &&Chunk| c.rows_count < CHUNK_ROWS_MAX;
+            let run = chunks[start..].iter().take_while(partial).count().max(1);
+            let before = written.len();
+            if run == 1 {
+                written.push(chunks[start].clone());
+            } else {
+                merge_partial_run(&chunks[start..start + run], &self.schema, &mut written);
+            }
+            groups.push(ChunkGroup {
+                sources: run,
+                written: written.len() - before,
+            });
+            start += run;
+        }
+        (written, groups)
     }
 }
 
-fn merge_partial_runs(chunks: &[Chunk], schema: &TableSchema) -> Vec<Chunk> {
+/// Appends the rows of `run` (partial chunks, in order) to `out` as full chunks and one last
+/// partial one.
+fn merge_partial_run(run: &[Chunk], schema: &TableSchema, out: &mut Vec<Chunk>) {
     let types: Vec<_> = schema.columns.iter().map(|c| c.data_type).collect();
-    let mut merged = Vec::with_capacity(chunks.len());
-    let mut run: Option<Chunk> = None;
-    for chunk in chunks {
-        if chunk.rows_count == CHUNK_ROWS_MAX {
-            merged.extend(run.take());
-            merged.push(chunk.clone());
-            continue;
-        }
+    let mut target = Chunk::empty(&types, schema.symbol_index);
+    for chunk in run {
         let mut start = 0;
         while start < chunk.rows_count {
-            let target = run.get_or_insert_with(|| Chunk::empty(&types, schema.symbol_index));
             let end = chunk
                 .rows_count
                 .min(start + CHUNK_ROWS_MAX - target.rows_count);
             target.extend_from(chunk, start, end);
             start = end;
             if target.rows_count == CHUNK_ROWS_MAX {
-                merged.extend(run.take());
+                let full = Chunk::empty(&types, schema.symbol_index);
+                out.push(std::mem::replace(&mut target, full));
             }
         }
     }
-    merged.extend(run);
-    merged
+    if target.rows_count > 0 {
+        out.push(target);
+    }
 }
 
 impl TableStore {
@@ -199,7 +230,7 @@ impl TableStore {
     }
 
     /// The checkpoint that wrote `sealed` is published: records the file, and swaps each
-    /// partition's snapshotted chunks for their mapped copies where none of them changed
+    /// group of snapshotted chunks for its mapped copies where none of them changed
     /// meanwhile; frozen chunks that cannot be swapped are sealed on the heap. Returns the
     /// snapshots, which may be the last holders of heap columns.
     fn seal_finish(&mut self, sealed: TableSealed) -> TableSeal {
@@ -208,32 +239,34 @@ impl TableStore {
             SealKind::Generation => self.sealed_rows + sealed.rows_count,
             SealKind::Compaction => sealed.rows_count,
         };
-        let TableSealed { seal, mapped, .. } = sealed;
-        for ((key, snapshots), (_, mapped)) in seal.partitions.iter().zip(mapped) {
+        let TableSealed {
+            seal,
+            mapped,
+            groups,
+            ..
+        } = sealed;
+        for (((key, snapshots), (_, mapped)), groups) in
+            seal.partitions.iter().zip(mapped).zip(groups)
+        {
             let Some(index) = self.partition_index(key) else {
                 continue;
             };
             let partition = &mut self.partitions[index];
-            let first = partition
-                .chunks
-                .iter()
-                .position(|c| c.is_snapshot(&snapshots[0]));
-            let run = first.filter(|&first| {
-                let live = partition.chunks.get(first..first + snapshots.len());
-                live.is_some_and(|live| live.iter().zip(snapshots).all(|(c, s)| c.is_snapshot(s)))
-            });
-            match run {
-                Some(first) => {
+            let mut mapped = mapped.into_iter();
+            let mut source = 0;
+            for group in groups {
+                let written: Vec<Chunk> = mapped.by_ref().take(group.written).collect();
+                let sources = &snapshots[source..source + group.sources];
+                source += group.sources;
+                if let Some(first) = live_run(&partition.chunks, sources) {
                     partition
                         .chunks
-                        .splice(first..first + snapshots.len(), mapped);
+                        .splice(first..first + sources.len(), written);
                 }
-                None => {
-                    for chunk in &mut partition.chunks {
-                        if chunk.state() == ChunkState::Frozen {
-                            chunk.seal();
-                        }
-                    }
+            }
+            for chunk in &mut partition.chunks {
+                if chunk.state() == ChunkState::Frozen {
+                    chunk.seal();
                 }
             }
         }
@@ -246,6 +279,14 @@ impl TableStore {
         self.segment_files.push(file_name);
         self.sealed_rows += rows_count;
     }
+}
+
+/// Where `snapshots` still are, unchanged and in a row, among `chunks`.
+fn live_run(chunks: &[Chunk], snapshots: &[Chunk]) -> Option<usize> {
+    let first = chunks.iter().position(|c| c.is_snapshot(&snapshots[0]))?;
+    let live = chunks.get(first..first + snapshots.len())?;
+    let unchanged = live.iter().zip(snapshots).all(|(c, s)| c.is_snapshot(s));
+    unchanged.then_some(first)
 }
 
 /// Rows and bytes by where they live, over a shard's tables.
