@@ -116,8 +116,10 @@ impl Partition {
     }
 
     /// The last chunk, after starting a new one if it is full, frozen or sealed. A partition
-    /// that already filled a chunk is hot: its next chunk gets its whole capacity at once
-    /// instead of growing by doubling (copies, and page faults in the middle of ingest).
+    /// whose last two chunks hold a chunk's worth of rows is hot (it just filled one, or a
+    /// checkpoint sealed its last one half full after a full one): its next chunk gets its
+    /// whole capacity at once instead of growing by doubling (copies, and page faults in the
+    /// middle of ingest).
     fn last_chunk_with_room(&mut self, layout: Layout<'_>) -> &mut Chunk {
         let full = self
             .chunks
@@ -125,11 +127,8 @@ impl Partition {
             .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX || c.state() != ChunkState::Open);
         if full {
             let mut chunk = Chunk::empty(layout.types, layout.symbol_index);
-            if self
-                .chunks
-                .last()
-                .is_some_and(|c| c.rows_count == CHUNK_ROWS_MAX)
-            {
+            let recent_rows: usize = self.chunks.iter().rev().take(2).map(|c| c.rows_count).sum();
+            if recent_rows >= CHUNK_ROWS_MAX {
                 chunk.reserve(CHUNK_ROWS_MAX);
             }
             self.chunks.push(chunk);
