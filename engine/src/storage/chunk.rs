@@ -428,7 +428,8 @@ pub enum ChunkState {
 /// Up to `CHUNK_ROWS_MAX` rows of a partition, sorted by timestamp.
 #[derive(Clone, Debug)]
 pub struct Chunk {
-    /// One column per schema column.
+    /// One column per schema column. Readers use it freely; a writer changes it only through
+    /// the chunk's mutators, or after `reopen` (a sealed chunk must not change unnoticed).
     pub columns: Vec<ColumnChunk>,
     /// Number of rows.
     pub rows_count: usize,

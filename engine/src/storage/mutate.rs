@@ -17,7 +17,8 @@
 //! same rows in the same order and gets the same table.
 //!
 //! Storage invariants. An UPDATE rewrites only the assigned columns of the chunks it touches:
-//! exact zones recomputed, the chunk's aggregate memo cleared. One that assigns the designated
+//! exact zones recomputed, the chunk's aggregate memo cleared, the chunk open again (a sealed
+//! chunk's other columns stay mapped until the next checkpoint rewrites it). One that assigns the designated
 //! timestamp re-sorts the whole partition (stably: equal timestamps keep their order). A DELETE
 //! rebuilds each touched partition from its first touched chunk on into full chunks (timestamp
 //! order, all chunks but the last full, exact zones, empty memos), the cost profile of an
@@ -262,10 +263,11 @@ impl TableStore {
                 match change {
                     ChunkEdit::Columns(columns) => {
                         let chunk = &mut partition.chunks[chunk_index];
+                        // A sealed chunk's rows change: it is open again (see `chunk`).
+                        chunk.reopen();
                         for (column, data) in columns {
                             chunk.columns[column] = data;
                         }
-                        chunk.memo.clear();
                     }
                     ChunkEdit::Keep(rows) => kept.push((chunk_index, rows)),
                 }

@@ -11,7 +11,7 @@ use crate::fragment::plan::{BinaryOp, ScalarExpr};
 use crate::schema::{ColumnDef, TableSchema};
 use crate::segment::tests::TempDir;
 use crate::storage::chunk::{ChunkState, ColumnData};
-use crate::storage::mutate::{Mutation, MutationAction};
+use crate::storage::mutate::{Assignment, Mutation, MutationAction};
 use crate::storage::seal::{SealKind, TableSeal};
 use crate::types::{DataType, Value};
 
@@ -105,12 +105,15 @@ enum Op {
     Insert(Vec<Row>),
     /// DELETE of the ids in `from..to`.
     Delete(i64, i64),
+    /// UPDATE … SET price = id + 0.5 of the ids in `from..to`.
+    Update(i64, i64),
     SetTtl(Option<u64>),
     /// TTL expiry at this instant (a checkpoint does it at its cut).
     Expire(i64),
 }
 
-fn delete_ids(from: i64, to: i64) -> Mutation {
+/// `action` on the rows whose id is in `from..to`.
+fn mutate_ids(from: i64, to: i64, action: MutationAction) -> Mutation {
     let compare = |op, value| ScalarExpr::Binary {
         op,
         left: Box::new(ScalarExpr::Column(ID)),
@@ -124,15 +127,32 @@ fn delete_ids(from: i64, to: i64) -> Mutation {
             left: Box::new(compare(BinaryOp::GtEq, from)),
             right: Box::new(compare(BinaryOp::Lt, to)),
         }),
-        action: MutationAction::Delete,
+        action,
     }
+}
+
+/// `SET price = id + 0.5`.
+fn set_price() -> MutationAction {
+    MutationAction::Update(vec![Assignment {
+        column: PRICE,
+        value: ScalarExpr::Binary {
+            op: BinaryOp::Add,
+            left: Box::new(ScalarExpr::Column(ID)),
+            right: Box::new(ScalarExpr::Literal(Value::Float(0.5))),
+        },
+    }])
 }
 
 fn apply(store: &mut ShardStore, op: &Op) {
     match op {
         Op::Insert(rows) => store.apply(TABLE, &batch_of(rows), None).unwrap(),
         Op::Delete(from, to) => {
-            store.mutate(&delete_ids(*from, *to)).unwrap();
+            store
+                .mutate(&mutate_ids(*from, *to, MutationAction::Delete))
+                .unwrap();
+        }
+        Op::Update(from, to) => {
+            store.mutate(&mutate_ids(*from, *to, set_price())).unwrap();
         }
         Op::SetTtl(ttl) => store.set_ttl(TABLE, *ttl).unwrap(),
         Op::Expire(now_ns) => {
@@ -153,6 +173,15 @@ impl Model {
         match op {
             Op::Insert(rows) => self.rows.extend(rows.iter().cloned()),
             Op::Delete(from, to) => self.rows.retain(|r| r.id < *from || r.id >= *to),
+            Op::Update(from, to) => {
+                for row in self
+                    .rows
+                    .iter_mut()
+                    .filter(|r| (*from..*to).contains(&r.id))
+                {
+                    row.price = Some(row.id as f64 + 0.5);
+                }
+            }
             Op::SetTtl(ttl) => self.ttl_seconds = *ttl,
             Op::Expire(now_ns) => {
                 if let Some(ttl) = self.ttl_seconds {
@@ -279,9 +308,12 @@ impl Feed {
         rows
     }
 
-    /// A random write: mostly in-order inserts, some late rows, some deletes.
+    /// A random write: mostly in-order inserts, some late rows, some deletes and updates.
     fn op(&mut self) -> Op {
-        match self.below(10) {
+        let choice = self.below(12);
+        let from = self.below(self.next_id.max(1) as u64) as i64;
+        let to = from + 1 + self.below(3_000) as i64;
+        match choice {
             0..=5 => {
                 let count = 1 + self.below(6_000) as usize;
                 Op::Insert(self.rows(count, false))
@@ -290,10 +322,8 @@ impl Feed {
                 let count = 1 + self.below(50) as usize;
                 Op::Insert(self.rows(count, true))
             }
-            _ => {
-                let from = self.below(self.next_id.max(1) as u64) as i64;
-                Op::Delete(from, from + 1 + self.below(3_000) as i64)
-            }
+            8 | 9 => Op::Delete(from, to),
+            _ => Op::Update(from, to),
         }
     }
 }
