@@ -34,6 +34,54 @@ const FAMILIES: &[Family] = &[
         value: |s| Some(s.rows_count as f64),
     },
     Family {
+        name: "quecto_sealed_mapped_bytes",
+        kind: "gauge",
+        help: "Bytes of column values served in place from mapped segment files.",
+        value: |s| Some(s.storage.mapped_size as f64),
+    },
+    Family {
+        name: "quecto_heap_rows",
+        kind: "gauge",
+        help: "Rows held on the heap (the memtable: not yet sealed into a mapped segment).",
+        value: |s| Some(s.storage.heap_rows_count as f64),
+    },
+    Family {
+        name: "quecto_checkpoints_total",
+        kind: "counter",
+        help: "Checkpoints published since start.",
+        value: |s| s.checkpoints.map(|c| c.checkpoints_count as f64),
+    },
+    Family {
+        name: "quecto_checkpoint_failures_total",
+        kind: "counter",
+        help: "Checkpoints that failed since start (the log kept their rows).",
+        value: |s| s.checkpoints.map(|c| c.failures_count as f64),
+    },
+    Family {
+        name: "quecto_checkpoint_last_seconds",
+        kind: "gauge",
+        help: "Duration of the last checkpoint, from its cut to its segments served mapped.",
+        value: |s| s.checkpoints.map(|c| c.duration_ns_last as f64 / 1e9),
+    },
+    Family {
+        name: "quecto_checkpoint_gate_seconds_max",
+        kind: "gauge",
+        help: "Longest time a checkpoint held writes back (its cut), since start.",
+        value: |s| s.checkpoints.map(|c| c.gate_ns_max as f64 / 1e9),
+    },
+    Family {
+        name: "quecto_write_gate_wait_seconds_max",
+        kind: "gauge",
+        help: "Longest time a write waited for a checkpoint's cut or a mutation, since start.",
+        value: |s| s.checkpoints.map(|c| c.write_wait_ns_max as f64 / 1e9),
+    },
+    Family {
+        name: "quecto_checkpoint_concurrent_writes_total",
+        kind: "counter",
+        help: "Writes applied while a checkpoint was writing its segment files.",
+        value: |s| s.checkpoints.map(|c| c.writes_during_count as f64),
+    },
+    Family {
         name: "quecto_wal_appends_total",
         kind: "counter",
         help: "WAL records appended since start.",
@@ -111,6 +159,8 @@ fn mode_name(mode: SyncMode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quecto_engine::runtime::message::CheckpointStats;
+    use quecto_engine::storage::seal::StorageStats;
 
     #[test]
     fn renders_every_family_per_shard_in_prometheus_text() {
@@ -132,7 +182,34 @@ mod tests {
         assert!(text.contains("# TYPE quecto_rows gauge\n"));
         assert!(text.contains("quecto_rows{shard=\"0\"} 10\n"));
         assert!(text.contains("quecto_rows{shard=\"1\"} 7\n"));
-        // No log, no WAL samples.
+        // No log, no WAL samples; no checkpoints, no checkpoint samples.
         assert!(!text.contains("quecto_wal_appends_total{"));
+        assert!(!text.contains("quecto_checkpoints_total{"));
+        assert!(text.contains("quecto_heap_rows{shard=\"0\"} 0\n"));
+    }
+
+    #[test]
+    fn renders_checkpoint_counters_in_seconds() {
+        let stats = [ShardStats {
+            shard: 3,
+            checkpoints: Some(CheckpointStats {
+                checkpoints_count: 4,
+                gate_ns_max: 1_500_000,
+                ..CheckpointStats::default()
+            }),
+            storage: StorageStats {
+                mapped_size: 4096,
+                heap_rows_count: 12,
+            },
+            ..ShardStats::default()
+        }];
+        let text = render(&stats);
+        assert!(
+            text.contains("quecto_checkpoints_total{shard=\"3\"} 4\n"),
+            "{text}"
+        );
+        assert!(text.contains("quecto_checkpoint_gate_seconds_max{shard=\"3\"} 0.0015\n"));
+        assert!(text.contains("quecto_sealed_mapped_bytes{shard=\"3\"} 4096\n"));
+        assert!(text.contains("quecto_heap_rows{shard=\"3\"} 12\n"));
     }
 }

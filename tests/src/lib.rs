@@ -178,6 +178,23 @@ impl ServerProcess {
 
     /// Starts the binary with exactly `args`, waiting for its `listening on` line.
     pub fn start_raw(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_raw_within(args, SERVER_START_TIMEOUT)
+    }
+
+    /// Starts a server on `data_dir` (which outlives it) and waits up to `start_timeout` for
+    /// its `listening on` line: for starts that load a large sample first.
+    pub fn start_in_within(
+        data_dir: &Path,
+        extra_args: &[&str],
+        start_timeout: Duration,
+    ) -> ServerProcess {
+        let mut args = server_args(data_dir);
+        args.extend(extra_args.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ServerProcess::start_raw_within(&args, start_timeout)
+    }
+
+    fn start_raw_within(args: &[&str], start_timeout: Duration) -> ServerProcess {
         let binary = quecto_binary();
         let mut child = Command::new(binary)
             .args(args)
@@ -192,7 +209,7 @@ impl ServerProcess {
             Arc::clone(&stderr),
         );
         let lines = forward_stdout(child.stdout.take().expect("stdout piped"));
-        let port = match wait_for_listening(&lines) {
+        let port = match wait_for_listening(&lines, start_timeout) {
             Ok(port) => port,
             Err(why) => {
                 let _ = child.kill();
@@ -221,10 +238,7 @@ impl ServerProcess {
 
     /// Starts a server on `data_dir`, which outlives it (for restart and crash tests).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> ServerProcess {
-        let mut args = server_args(data_dir);
-        args.extend(extra_args.iter().map(|a| a.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ServerProcess::start_raw(&args)
+        ServerProcess::start_in_within(data_dir, extra_args, SERVER_START_TIMEOUT)
     }
 
     /// SIGTERM, then waits (at most 30 s) for the exit: a clean stop. Returns the exit code
@@ -261,6 +275,11 @@ impl ServerProcess {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the server wrote to stderr so far (its tail).
@@ -529,8 +548,11 @@ fn forward_stdout(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
     receiver
 }
 
-fn wait_for_listening(lines: &mpsc::Receiver<String>) -> Result<u16, String> {
-    let deadline = Instant::now() + SERVER_START_TIMEOUT;
+fn wait_for_listening(
+    lines: &mpsc::Receiver<String>,
+    start_timeout: Duration,
+) -> Result<u16, String> {
+    let deadline = Instant::now() + start_timeout;
     let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -546,7 +568,7 @@ fn wait_for_listening(lines: &mpsc::Receiver<String>) -> Result<u16, String> {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(format!(
-                    "no `{LISTENING_PREFIX}PORT` line within {SERVER_START_TIMEOUT:?}; stdout: {seen:?}"
+                    "no `{LISTENING_PREFIX}PORT` line within {start_timeout:?}; stdout: {seen:?}"
                 ));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -863,6 +885,14 @@ pub fn assert_error(reply: &Reply, status: u16, needle: Option<&str>, what: &str
             reply.text()
         );
     }
+}
+
+/// The values of metric `name`, one per shard, from `/metrics` text.
+pub fn metric_samples(text: &str, name: &str) -> Vec<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect()
 }
 
 /// Waits (at most 20 s) until both shards of a server on `data_dir` have published a

@@ -26,16 +26,20 @@ struct Ledger {
     in_flight: BTreeSet<i64>,
 }
 
-/// Concurrent writers per crash cycle: with more than one, a shard's log has writes in flight
-/// at once (pipelined, with block gaps), so kills land in that state too.
-const WRITERS_COUNT: i64 = 3;
+/// Rows per INSERT of each concurrent writer in a crash cycle: with more than one writer, a
+/// shard's log has writes in flight at once (pipelined, with block gaps), so kills land in
+/// that state too; the bulk writer grows the log past `--checkpoint-mb` within a cycle or
+/// two, so kills also land while checkpoints write their files.
+const WRITER_INSERT_ROWS: [i64; 3] = [7, 7, 5_000];
+const WRITERS_COUNT: i64 = WRITER_INSERT_ROWS.len() as i64;
+/// The crash test's servers checkpoint after this much log (MiB, the smallest allowed).
+const CRASH_CHECKPOINT_MB: &str = "1";
 
-/// Streams small multi-row INSERTs of fresh ids (`first_id`, then every `stride`-th) until
-/// `stop`, recording each outcome; returns the next id it would have used.
+/// Streams multi-row INSERTs of `rows` fresh ids each (`first_id`, then every `stride`-th)
+/// until `stop`, recording each outcome; returns the next id it would have used.
 fn stream_inserts(
     url: String,
-    first_id: i64,
-    stride: i64,
+    (first_id, stride, rows): (i64, i64, i64),
     stop: Arc<AtomicBool>,
     ledger: Arc<Mutex<Ledger>>,
 ) -> i64 {
@@ -47,15 +51,17 @@ fn stream_inserts(
     let mut next = first_id;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !stop.load(Ordering::Acquire) && Instant::now() < deadline {
-        let ids: Vec<i64> = (0..7).map(|k| next + k * stride).collect();
-        next += 7 * stride;
-        let values: Vec<String> = ids
+        let ids: Vec<i64> = (0..rows).map(|k| next + k * stride).collect();
+        next += rows * stride;
+        let csv: String = ids
             .iter()
-            .map(|id| format!("('S{}', {id}, {id})", id % 31))
+            .map(|id| format!("S{},{id},{id}\n", id % 31))
             .collect();
         ledger.lock().unwrap().in_flight.extend(&ids);
-        let sql = format!("INSERT INTO acks VALUES {}", values.join(","));
-        let answer = agent.post(format!("{url}/")).send(sql.as_bytes());
+        let answer = agent
+            .post(format!("{url}/"))
+            .query("query", "INSERT INTO acks FORMAT CSV")
+            .send(csv.as_bytes());
         match answer {
             Ok(response) if response.status() == 200 => {
                 let mut ledger = ledger.lock().unwrap();
@@ -86,8 +92,9 @@ fn acknowledged_rows_survive_kill_9_exactly_once() {
     }));
     let mut next_id = 1;
     let mut seed = 0x5eed_u64;
+    let checkpointing = ["--checkpoint-mb", CRASH_CHECKPOINT_MB];
     for cycle in 0..crash_cycles() {
-        let server = ServerProcess::start_in(&dir, &[]);
+        let server = ServerProcess::start_in(&dir, &checkpointing);
         assert_eq!(server.post_sql(CREATE).status, 200);
         check_exactly_once(&stored_ids(&server), &ledger.lock().unwrap(), cycle);
         let stop = Arc::new(AtomicBool::new(false));
@@ -98,8 +105,12 @@ fn acknowledged_rows_survive_kill_9_exactly_once() {
                     Arc::clone(&stop),
                     Arc::clone(&ledger),
                 );
-                let first_id = next_id + writer;
-                thread::spawn(move || stream_inserts(url, first_id, WRITERS_COUNT, stop, ledger))
+                let ids = (
+                    next_id + writer,
+                    WRITERS_COUNT,
+                    WRITER_INSERT_ROWS[writer as usize],
+                );
+                thread::spawn(move || stream_inserts(url, ids, stop, ledger))
             })
             .collect();
         seed = seed
@@ -112,10 +123,13 @@ fn acknowledged_rows_survive_kill_9_exactly_once() {
             next_id = next_id.max(writer.join().unwrap());
         }
     }
-    let server = ServerProcess::start_in(&dir, &[]);
+    let server = ServerProcess::start_in(&dir, &checkpointing);
     let stored = stored_ids(&server);
     let ledger = ledger.lock().unwrap();
     check_exactly_once(&stored, &ledger, crash_cycles());
+    // The cycles checkpointed: both shards start from sealed segments, not an empty store.
+    let stderr = server.stderr();
+    assert_eq!(stderr.matches("checkpoint_lsn=0 ").count(), 0, "{stderr}");
     println!(
         "crash test: {} cycles, {} rows acknowledged, {} stored, {} in flight at kills",
         crash_cycles(),

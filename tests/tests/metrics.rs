@@ -3,14 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use quecto_tests::ServerProcess;
-
-fn sample(text: &str, name: &str) -> Vec<f64> {
-    text.lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")))
-        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
-        .collect()
-}
+use quecto_tests::{metric_samples as sample, ServerProcess};
 
 #[test]
 fn metrics_report_rows_and_wal_counters_per_shard() {

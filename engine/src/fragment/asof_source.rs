@@ -16,6 +16,7 @@ use super::prune::{verdict, PruneContext, Verdict};
 use crate::batch::SymbolKey;
 use crate::error::EngineError;
 use crate::storage::chunk::{Chunk, ColumnChunk, ColumnData, Zone, CHUNK_ROWS_MAX};
+use crate::storage::column_vec::{ColumnValue, ColumnVec};
 use crate::storage::partition::Partition;
 use crate::storage::store::ShardStore;
 use crate::storage::table::TableStore;
@@ -47,11 +48,7 @@ pub(super) fn run_asof_fragment(
     // One joined chunk, refilled for every left chunk: its vectors keep their capacity, so
     // the join allocates (and faults in) its columns once per query, not once per chunk.
     let mut scratch = Partition::new(SymbolKey::Int(0));
-    scratch.chunks.push(Chunk {
-        columns: Vec::new(),
-        rows_count: 0,
-        memo: Default::default(),
-    });
+    scratch.chunks.push(Chunk::from_columns(Vec::new(), 0));
     let mut matches = Vec::with_capacity(CHUNK_ROWS_MAX);
     for partition in partitions {
         let right_chunks = joined.right_chunks(&partition.key);
@@ -255,7 +252,8 @@ impl<'a> Joined<'a> {
 
 /// Makes `to` a copy of `from`, reusing `to`'s vectors when they have the same type.
 fn copy_column(to: &mut ColumnChunk, from: &ColumnChunk) {
-    fn refill<T: Copy>(to: &mut Vec<T>, from: &[T]) {
+    fn refill<T: ColumnValue>(to: &mut ColumnVec<T>, from: &[T]) {
+        let to = to.to_mut();
         to.clear();
         to.extend_from_slice(from);
     }
@@ -456,7 +454,7 @@ impl<'a> RightWalk<'a> {
 }
 
 /// Values that a right column gathers by row.
-trait Gather: Copy + Default {
+trait Gather: ColumnValue + Default {
     /// The values of `data` when it holds this type.
     fn values(data: &ColumnData) -> Option<&[Self]>;
 }
@@ -529,12 +527,12 @@ fn gather_column(
             )))
         }
     }
-    to.nulls = gather_nulls(chunks, column, matches);
+    to.nulls = gather_nulls(chunks, column, matches).map(ColumnVec::from);
     Ok(())
 }
 
 fn gather<T: Gather>(
-    to: &mut Vec<T>,
+    to: &mut ColumnVec<T>,
     chunks: &[Chunk],
     column: usize,
     matches: &[RightRow],
@@ -544,6 +542,7 @@ fn gather<T: Gather>(
         .map(|c| T::values(&c.columns[column].data))
         .collect::<Option<Vec<&[T]>>>()
         .ok_or_else(|| internal(format!("right column {column} differs between chunks")))?;
+    let to = to.to_mut();
     to.clear();
     to.extend(matches.iter().map(|m| match *m {
         Some((chunk, row)) => slices[chunk as usize][row as usize],

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::checkpoint::load_checkpoint;
+use super::checkpoint::{load_checkpoint, Manifest};
 use crate::batch::RowBatch;
 use crate::error::EngineError;
 use crate::ring::RingLayout;
 use crate::storage::store::ShardStore;
 use crate::wal::{
-    encode_insert_batch, recover, RecordKind, RecoveredRecord, Wal, WalConfig, WalEntry, WalError,
+    encode_insert_batch, recover, RecordKind, Recovered, RecoveredRecord, Wal, WalConfig, WalEntry,
+    WalError,
 };
 
 /// Where and how the shards log and checkpoint.
@@ -37,19 +38,32 @@ impl From<WalError> for EngineError {
     }
 }
 
-/// Recovers shard `shard_index`'s log into `store` and opens it for appends; the shard is a
-/// member of `ring`, which every segment read must have been written under.
+/// A shard's recovered journal.
+pub struct OpenedJournal {
+    /// The log, open for appends.
+    pub wal: Rc<Wal>,
+    /// The checkpoint the store was loaded from (`Manifest::default()` when none).
+    pub checkpoint: Manifest,
+    /// Log bytes found after the checkpoint: they count towards the next one, so a server
+    /// restarted again and again still checkpoints every `checkpoint_log_bytes`.
+    pub log_bytes_uncovered: u64,
+}
+
+/// Loads shard `shard_index`'s last checkpoint into `store`, replays its log after it and
+/// opens the log for appends; the shard is a member of `ring`, which every segment read must
+/// have been written under.
 pub async fn open_journal(
     settings: &WalSettings,
     shard_index: usize,
     ring: RingLayout,
     store: &mut ShardStore,
-) -> Result<Rc<Wal>, EngineError> {
+) -> Result<OpenedJournal, EngineError> {
     std::fs::create_dir_all(&settings.dir).map_err(|e| EngineError::Wal {
         detail: format!("cannot create {}: {e}", settings.dir.display()),
     })?;
     let started = Instant::now();
-    let covered_lsn = load_checkpoint(&settings.segments_dir, shard_index, store)?;
+    let checkpoint = load_checkpoint(&settings.segments_dir, shard_index, store)?;
+    let covered_lsn = checkpoint.covered_lsn;
     let recovered = recover(
         &settings.dir,
         shard_index as u32,
@@ -64,6 +78,7 @@ pub async fn open_journal(
     tracing::info!(
         shard = shard_index,
         checkpoint_lsn = covered_lsn,
+        checkpoint_files = checkpoint.segments.len(),
         segments = report.segments_count,
         records = report.records_replayed_count,
         block_gaps = report.block_gaps_count,
@@ -71,7 +86,21 @@ pub async fn open_journal(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "WAL recovered"
     );
-    Ok(Wal::open(recovered, settings.config.clone()).await?)
+    let log_bytes_uncovered = log_bytes_uncovered(&recovered, &settings.config);
+    let wal = Wal::open(recovered, settings.config.clone()).await?;
+    Ok(OpenedJournal {
+        wal,
+        checkpoint,
+        log_bytes_uncovered,
+    })
+}
+
+/// Log bytes recovery found after the checkpoint: the earlier segments whole, and the last one
+/// up to its end. An upper bound only when a crash came between a manifest's publish and the
+/// recycling of the log it covers.
+fn log_bytes_uncovered(recovered: &Recovered, config: &WalConfig) -> u64 {
+    let sealed_size = recovered.sealed.len() as u64 * config.segment_size_bytes;
+    sealed_size + recovered.tail.as_ref().map_or(0, |tail| tail.end_offset)
 }
 
 /// Applies one logged write. Records were checked before they were logged and are replayed

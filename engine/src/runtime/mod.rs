@@ -257,12 +257,12 @@ async fn open_shard(
         return Ok(ShardState::in_memory(index));
     };
     let mut store = ShardStore::default();
-    let wal = open_journal(settings, index, ring, &mut store).await?;
+    let journal = open_journal(settings, index, ring, &mut store).await?;
     let checkpoints = CheckpointSettings {
         dir: settings.segments_dir.clone(),
         log_bytes: settings.checkpoint_log_bytes,
     };
-    Ok(ShardState::durable(index, store, wal, checkpoints))
+    Ok(ShardState::durable(index, store, journal, checkpoints))
 }
 
 async fn connect_shard(

@@ -66,7 +66,7 @@ mod reader;
 mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::PathBuf;
 
@@ -75,6 +75,7 @@ pub use format::{
     schema_fingerprint, SEGMENT_ALIGNMENT, SEGMENT_FOOTER_SIZE_MAX, SEGMENT_HEADER_SIZE,
     SEGMENT_MAGIC, SEGMENT_SYMBOL_SIZE_MAX, SEGMENT_TRAILER_SIZE, SEGMENT_VERSION,
 };
+pub use mmap::MappedSlice;
 pub use reader::Segment;
 pub use writer::{write_segment, SegmentSummary};
 

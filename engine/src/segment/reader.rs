@@ -1,9 +1,15 @@
 //! `Segment`: an opened, fully verified segment file. Opening checks every byte (trailer,
 //! header, footer CRC, every block CRC, the block table tiling the file, every block reference
 //! against the schema), so that afterwards metadata is served from the decoded footer and
-//! chunks are decoded from the map without a reason left to fail but our own bugs.
+//! chunks are built on the map without a reason left to fail but our own bugs.
+//!
+//! Fixed-width columns are not copied: a chunk's INT64, TIMESTAMP, INT32, FLOAT64 and FLOAT32
+//! values are views into the map (`ColumnVec::Mapped`), which every such chunk keeps alive.
+//! BOOL columns and NULL masks (bitmaps) and SYMBOL columns (file-local ids, remapped into the
+//! caller's dictionary) are decoded onto the heap.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::footer::{decode_footer, is_block, ChunkMeta, Footer, PartitionMeta};
 use super::format::{
@@ -11,19 +17,20 @@ use super::format::{
     SEGMENT_FOOTER_SIZE_MAX, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC, SEGMENT_SYMBOL_SIZE_MAX,
     SEGMENT_TRAILER_SIZE, SEGMENT_VERSION,
 };
-use super::mmap::MappedFile;
+use super::mmap::{MappedFile, MappedSlice};
 use super::writer::SYMBOL_ID_NULL;
 use super::SegmentError;
 use crate::batch::SymbolKey;
 use crate::schema::TableSchema;
 use crate::storage::chunk::{Chunk, ColumnChunk, ColumnData, CHUNK_ROWS_MAX};
+use crate::storage::column_vec::ColumnVec;
 use crate::storage::dictionary::SymbolDictionary;
 
 /// A segment file, mapped read-only and verified.
 #[derive(Debug)]
 pub struct Segment {
     path: PathBuf,
-    map: MappedFile,
+    map: Arc<MappedFile>,
     footer: Footer,
     /// The file's symbol dictionary: file-local id → string.
     dictionary: Vec<Box<str>>,
@@ -46,7 +53,7 @@ impl Segment {
         open_check_partitions(path, &footer, footer_offset)?;
         Ok(Segment {
             path: path.to_path_buf(),
-            map,
+            map: Arc::new(map),
             footer,
             dictionary,
         })
@@ -93,34 +100,23 @@ impl Segment {
         &self.dictionary
     }
 
-    /// Copies every partition into in-memory chunks, in file order. SYMBOL ids are remapped
-    /// into `dictionary` (interning strings it lacks), so the chunks can join a live table.
-    pub fn load_chunks(
+    /// Every partition as sealed chunks, in file order: fixed-width columns mapped in place,
+    /// the rest decoded (see the module doc). SYMBOL ids are remapped into `dictionary`
+    /// (interning strings it lacks), so the chunks can join a live table.
+    pub fn map_chunks(
         &self,
         dictionary: &mut SymbolDictionary,
     ) -> Result<Vec<(SymbolKey, Vec<Chunk>)>, SegmentError> {
         let mut remap = vec![None; self.dictionary.len()];
         let mut loaded = Vec::with_capacity(self.footer.partitions.len());
         for partition in &self.footer.partitions {
-            let chunks = self.load_partition_chunks(partition, &mut remap, dictionary)?;
+            let chunks = self.map_partition_chunks(partition, &mut remap, dictionary)?;
             loaded.push((partition.key.clone(), chunks));
         }
         Ok(loaded)
     }
 
-    /// Copies partition `partition_index` (an index into `partitions()`) into in-memory chunks,
-    /// remapping SYMBOL ids into `dictionary`. `None` when there is no such partition.
-    pub fn load_partition(
-        &self,
-        partition_index: usize,
-        dictionary: &mut SymbolDictionary,
-    ) -> Option<Result<Vec<Chunk>, SegmentError>> {
-        let partition = self.footer.partitions.get(partition_index)?;
-        let mut remap = vec![None; self.dictionary.len()];
-        Some(self.load_partition_chunks(partition, &mut remap, dictionary))
-    }
-
-    fn load_partition_chunks(
+    fn map_partition_chunks(
         &self,
         partition: &PartitionMeta,
         remap: &mut [Option<u32>],
@@ -129,11 +125,11 @@ impl Segment {
         partition
             .chunks
             .iter()
-            .map(|chunk| self.load_chunk(chunk, remap, dictionary))
+            .map(|chunk| self.map_chunk(chunk, remap, dictionary))
             .collect()
     }
 
-    fn load_chunk(
+    fn map_chunk(
         &self,
         meta: &ChunkMeta,
         remap: &mut [Option<u32>],
@@ -144,7 +140,7 @@ impl Segment {
         for (index, (blocks, zone)) in meta.blocks.iter().zip(&meta.zones).enumerate() {
             let nulls = if is_block(blocks.nulls) {
                 let (bytes, offset) = self.block_bytes(blocks.nulls)?;
-                Some(self.decode_bitmap(bytes, offset, rows_count)?)
+                Some(self.decode_bitmap(bytes, offset, rows_count)?.into())
             } else {
                 None
             };
@@ -167,11 +163,7 @@ impl Segment {
                 zone: *zone,
             });
         }
-        Ok(Chunk {
-            columns,
-            rows_count,
-            memo: Default::default(),
-        })
+        Ok(Chunk::sealed(columns, rows_count))
     }
 
     fn decode_values(
@@ -187,25 +179,34 @@ impl Segment {
         }
         Ok(match encoding {
             ColumnEncoding::PartitionKey => ColumnData::PartitionKey,
-            ColumnEncoding::Int64 => ColumnData::Int64(decode_le(bytes, i64::from_le_bytes)),
-            ColumnEncoding::Timestamp => {
-                ColumnData::Timestamp(decode_le(bytes, i64::from_le_bytes))
-            }
-            ColumnEncoding::Int32 => ColumnData::Int32(decode_le(bytes, i32::from_le_bytes)),
-            ColumnEncoding::Float64 => {
-                ColumnData::Float64(decode_le(bytes, |b| f64::from_bits(u64::from_le_bytes(b))))
-            }
-            ColumnEncoding::Float32 => {
-                ColumnData::Float32(decode_le(bytes, |b| f32::from_bits(u32::from_le_bytes(b))))
-            }
+            ColumnEncoding::Int64 => ColumnData::Int64(self.view(bytes, offset)?),
+            ColumnEncoding::Timestamp => ColumnData::Timestamp(self.view(bytes, offset)?),
+            ColumnEncoding::Int32 => ColumnData::Int32(self.view(bytes, offset)?),
+            ColumnEncoding::Float64 => ColumnData::Float64(self.view(bytes, offset)?),
+            ColumnEncoding::Float32 => ColumnData::Float32(self.view(bytes, offset)?),
             ColumnEncoding::Bool => {
-                ColumnData::Bool(self.decode_bitmap(bytes, offset, rows_count)?)
+                ColumnData::Bool(self.decode_bitmap(bytes, offset, rows_count)?.into())
             }
             ColumnEncoding::SymbolIds => {
-                let local_ids = decode_le(bytes, u32::from_le_bytes);
-                ColumnData::SymbolIds(self.decode_symbol_ids(&local_ids, offset, ids)?)
+                let local_ids: Vec<u32> = bytes
+                    .chunks_exact(4)
+                    .map(|id| u32::from_le_bytes([id[0], id[1], id[2], id[3]]))
+                    .collect();
+                let ids = self.decode_symbol_ids(&local_ids, offset, ids)?;
+                ColumnData::SymbolIds(ids.into())
             }
         })
+    }
+
+    /// The values block `bytes` (at file `offset`) viewed in place as values of `T`.
+    fn view<T>(&self, bytes: &[u8], offset: u64) -> Result<ColumnVec<T>, SegmentError>
+    where
+        T: bytemuck::Pod + crate::storage::column_vec::ColumnValue<Mapped = MappedSlice<T>>,
+    {
+        let start = usize::try_from(offset).ok();
+        let view = start.and_then(|start| MappedSlice::new(&self.map, start, bytes.len()));
+        view.map(ColumnVec::Mapped)
+            .ok_or_else(|| self.corrupt(offset, "values block not aligned for its type"))
     }
 
     /// File-local ids → ids of the caller's dictionary.
@@ -303,19 +304,6 @@ fn slice<'a>(
             format!("{size} bytes at {offset} are outside the file"),
         )
     })
-}
-
-/// Values of `N` little-endian bytes each; `bytes.len()` is a multiple of `N` (checked).
-fn decode_le<const N: usize, T>(bytes: &[u8], from_le: impl Fn([u8; N]) -> T) -> Vec<T> {
-    debug_assert_eq!(bytes.len() % N, 0);
-    bytes
-        .chunks_exact(N)
-        .map(|value| {
-            let mut array = [0u8; N];
-            array.copy_from_slice(value);
-            from_le(array)
-        })
-        .collect()
 }
 
 /// Checks the trailer and the footer's CRC; returns the footer's offset and size.

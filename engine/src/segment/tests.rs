@@ -8,14 +8,15 @@ use super::*;
 use crate::batch::SymbolKey;
 use crate::schema::{ColumnDef, TableSchema};
 use crate::storage::chunk::{zone_of, Chunk, ColumnChunk, ColumnData, Zone, CHUNK_ROWS_MAX};
+use crate::storage::column_vec::ColumnVec;
 use crate::storage::dictionary::SymbolDictionary;
 use crate::types::DataType;
 
 /// A unique directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(test: &str) -> TempDir {
+    pub(crate) fn new(test: &str) -> TempDir {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -30,8 +31,12 @@ impl TempDir {
         TempDir(path)
     }
 
-    fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
     }
 }
 
@@ -80,6 +85,7 @@ fn int_key_schema(key_type: DataType) -> TableSchema {
 
 fn column(data: ColumnData, nulls: Option<Vec<bool>>, rows_count: usize) -> ColumnChunk {
     let zone = zone_of(&data, nulls.as_deref(), 0, rows_count);
+    let nulls = nulls.map(ColumnVec::from);
     ColumnChunk { data, nulls, zone }
 }
 
@@ -125,8 +131,8 @@ fn all_types_chunk(
             None,
             n,
         ),
-        column(ColumnData::Float64(price), None, n),
-        column(ColumnData::Int64(size), Some(size_nulls), n),
+        column(ColumnData::Float64(price.into()), None, n),
+        column(ColumnData::Int64(size.into()), Some(size_nulls), n),
         column(
             ColumnData::Int64(rows.clone().map(|i| i as i64 * 3).collect()),
             None,
@@ -151,32 +157,25 @@ fn all_types_chunk(
             None,
             n,
         ),
-        column(ColumnData::SymbolIds(venue), Some(every(5)), n),
+        column(ColumnData::SymbolIds(venue.into()), Some(every(5)), n),
     ];
-    Chunk {
-        columns,
-        rows_count: n,
-        memo: Default::default(),
-    }
+    Chunk::from_columns(columns, n)
 }
 
 fn int_key_chunk(ts_start: i64, rows_count: usize) -> Chunk {
     let n = rows_count;
     let values: Vec<f64> = (0..n).map(|i| i as f64 * 1.5).collect();
     let nulls: Vec<bool> = (0..n).map(|i| i % 4 == 1).collect();
-    Chunk {
-        columns: vec![
-            column(
-                ColumnData::Timestamp((0..n as i64).map(|i| ts_start + i).collect()),
-                None,
-                n,
-            ),
-            column(ColumnData::PartitionKey, None, n),
-            column(ColumnData::Float64(values), Some(nulls), n),
-        ],
-        rows_count: n,
-        memo: Default::default(),
-    }
+    let columns = vec![
+        column(
+            ColumnData::Timestamp((0..n as i64).map(|i| ts_start + i).collect()),
+            None,
+            n,
+        ),
+        column(ColumnData::PartitionKey, None, n),
+        column(ColumnData::Float64(values.into()), Some(nulls), n),
+    ];
+    Chunk::from_columns(columns, n)
 }
 
 /// Partitions of `all_types_schema` covering the edges: a full chunk, odd row counts, a
@@ -224,7 +223,7 @@ fn small_segment(dir: &TempDir) -> (PathBuf, Vec<u8>) {
     write_segment(
         &path,
         &all_types_schema(),
-        &as_refs(&partitions),
+        as_refs(&partitions),
         &dictionary,
     )
     .unwrap();
@@ -239,14 +238,17 @@ fn as_refs(partitions: &[(SymbolKey, Vec<Chunk>)]) -> Vec<(SymbolKey, &[Chunk])>
         .collect()
 }
 
-/// Exact comparison: `Debug` prints NaN, -0.0 and every bit of a float distinctly enough.
+/// Exact comparison: `Debug` prints NaN, -0.0 and every bit of a float distinctly enough,
+/// and prints a column's values alike wherever they live (heap or map).
 fn assert_same_chunks(got: &[(SymbolKey, Vec<Chunk>)], want: &[(SymbolKey, Vec<Chunk>)]) {
     assert_eq!(got.len(), want.len());
     for ((got_key, got_chunks), (want_key, want_chunks)) in got.iter().zip(want) {
         assert_eq!(got_key, want_key);
         assert_eq!(got_chunks.len(), want_chunks.len());
         for (g, w) in got_chunks.iter().zip(want_chunks) {
-            assert_eq!(format!("{g:?}"), format!("{w:?}"), "partition {want_key:?}");
+            assert_eq!(g.rows_count, w.rows_count, "partition {want_key:?}");
+            let (g_columns, w_columns) = (format!("{:?}", g.columns), format!("{:?}", w.columns));
+            assert_eq!(g_columns, w_columns, "partition {want_key:?}");
         }
     }
 }
@@ -267,7 +269,7 @@ fn round_trip_preserves_every_column_type_nulls_and_symbols() {
     let partitions = all_types_partitions(&mut dictionary);
     let path = dir.join("trades.seg");
     let schema = all_types_schema();
-    let summary = write_segment(&path, &schema, &as_refs(&partitions), &dictionary).unwrap();
+    let summary = write_segment(&path, &schema, as_refs(&partitions), &dictionary).unwrap();
     assert_eq!(summary.partitions_count, 3);
     assert_eq!(summary.chunks_count, 4);
     assert_eq!(summary.rows_count, (CHUNK_ROWS_MAX + 1003 + 1 + 37) as u64);
@@ -283,13 +285,13 @@ fn round_trip_preserves_every_column_type_nulls_and_symbols() {
     assert_eq!(segment.rows_count(), summary.rows_count);
     // Loading into the writer's own dictionary gives back identical chunks, ids included.
     let mut same = dictionary.clone();
-    assert_same_chunks(&segment.load_chunks(&mut same).unwrap(), &partitions);
+    assert_same_chunks(&segment.map_chunks(&mut same).unwrap(), &partitions);
     // Loading into another shard's dictionary remaps ids but keeps every string.
     let mut other = SymbolDictionary::default();
     for name in ["X", "Y", "IEX", "Z"] {
         other.intern(name);
     }
-    let loaded = segment.load_chunks(&mut other).unwrap();
+    let loaded = segment.map_chunks(&mut other).unwrap();
     for ((_, got), (_, want)) in loaded.iter().zip(&partitions) {
         for (g, w) in got.iter().zip(want) {
             let (ColumnData::SymbolIds(g_ids), ColumnData::SymbolIds(w_ids)) =
@@ -304,10 +306,6 @@ fn round_trip_preserves_every_column_type_nulls_and_symbols() {
         }
     }
     assert_eq!(other.lookup("X"), Some(0), "existing ids are kept");
-    let mut same = dictionary.clone();
-    let one = segment.load_partition(1, &mut same).unwrap().unwrap();
-    assert_same_chunks(&[(SymbolKey::Str("MSFT".into()), one)], &partitions[1..2]);
-    assert!(segment.load_partition(3, &mut same).is_none());
 }
 
 #[test]
@@ -325,12 +323,12 @@ fn round_trip_with_integer_partition_keys() {
         ];
         let path = dir.join("ticks.seg");
         let dictionary = SymbolDictionary::default();
-        let summary = write_segment(&path, &schema, &as_refs(&partitions), &dictionary).unwrap();
+        let summary = write_segment(&path, &schema, as_refs(&partitions), &dictionary).unwrap();
         assert_eq!(summary.dictionary_count, 0);
         assert_eq!(summary.time_range_ns, Some((-50, 10_002)));
         let segment = Segment::open(&path).unwrap();
         let loaded = segment
-            .load_chunks(&mut SymbolDictionary::default())
+            .map_chunks(&mut SymbolDictionary::default())
             .unwrap();
         assert_same_chunks(&loaded, &partitions);
     }
@@ -350,7 +348,7 @@ fn zone_maps_and_time_ranges_are_served_from_the_footer() {
     let summary = write_segment(
         &path,
         &all_types_schema(),
-        &as_refs(&partitions),
+        as_refs(&partitions),
         &dictionary,
     )
     .unwrap();
@@ -384,14 +382,16 @@ fn empty_partition_list_writes_a_valid_empty_segment() {
     let dir = TempDir::new("empty");
     let path = dir.join("empty.seg");
     let schema = all_types_schema();
-    let summary = write_segment(&path, &schema, &[], &SymbolDictionary::default()).unwrap();
+    let no_partitions: [(SymbolKey, &[Chunk]); 0] = [];
+    let summary =
+        write_segment(&path, &schema, no_partitions, &SymbolDictionary::default()).unwrap();
     assert_eq!((summary.rows_count, summary.partitions_count), (0, 0));
     assert_eq!(summary.time_range_ns, None);
     let segment = Segment::open(&path).unwrap();
     assert!(segment.partitions().is_empty());
     assert_eq!(segment.time_range_ns(), None);
     assert!(segment
-        .load_chunks(&mut SymbolDictionary::default())
+        .map_chunks(&mut SymbolDictionary::default())
         .unwrap()
         .is_empty());
 }
@@ -405,7 +405,7 @@ fn truncation_at_any_length_is_corrupt() {
     write_segment(
         &path,
         &all_types_schema(),
-        &as_refs(&partitions),
+        as_refs(&partitions),
         &dictionary,
     )
     .unwrap();
@@ -509,13 +509,13 @@ fn writer_rejects_chunks_that_do_not_fit_the_schema_and_leaves_no_file() {
     let mut too_few_columns = good.clone();
     too_few_columns.columns.pop();
     let mut wrong_type = good.clone();
-    wrong_type.columns[2].data = ColumnData::Int64(vec![0; 10]);
+    wrong_type.columns[2].data = ColumnData::Int64(vec![0; 10].into());
     let mut short_column = good.clone();
-    short_column.columns[3].data = ColumnData::Int64(vec![0; 9]);
+    short_column.columns[3].data = ColumnData::Int64(vec![0; 9].into());
     let mut short_mask = good.clone();
-    short_mask.columns[6].nulls = Some(vec![false; 11]);
+    short_mask.columns[6].nulls = Some(vec![false; 11].into());
     let mut unknown_symbol = good.clone();
-    unknown_symbol.columns[8] = column(ColumnData::SymbolIds(vec![99; 10]), None, 10);
+    unknown_symbol.columns[8] = column(ColumnData::SymbolIds(vec![99; 10].into()), None, 10);
     let cases = [
         (
             "too few columns",
@@ -538,7 +538,7 @@ fn writer_rejects_chunks_that_do_not_fit_the_schema_and_leaves_no_file() {
     ];
     for (case, key, chunk) in cases {
         let chunks = [good.clone(), chunk];
-        let result = write_segment(&path, &schema, &[(key, &chunks[..])], &dictionary);
+        let result = write_segment(&path, &schema, [(key, &chunks[..])], &dictionary);
         match result {
             Err(SegmentError::InvalidInput { .. }) => {}
             other => panic!("{case}: expected InvalidInput, got {other:?}"),
@@ -554,7 +554,7 @@ fn writer_rejects_chunks_that_do_not_fit_the_schema_and_leaves_no_file() {
         (SymbolKey::Str("A".into()), &chunks[..]),
         (SymbolKey::Str("A".into()), &chunks[..]),
     ];
-    let result = write_segment(&path, &schema, &twice, &dictionary);
+    let result = write_segment(&path, &schema, twice, &dictionary);
     assert!(
         matches!(result, Err(SegmentError::InvalidInput { .. })),
         "{result:?}"
@@ -572,25 +572,25 @@ fn null_symbol_row_with_an_id_outside_the_dictionary_loads_as_default() {
     let ColumnData::SymbolIds(ids) = &mut chunk.columns[8].data else {
         panic!("venue is not a symbol column");
     };
-    ids[4] = 12_345;
-    chunk.columns[8].nulls = Some(nulls);
+    ids.to_mut()[4] = 12_345;
+    chunk.columns[8].nulls = Some(nulls.into());
     let path = dir.join("null.seg");
     let partitions = vec![(SymbolKey::Str("A".into()), vec![chunk.clone()])];
     write_segment(
         &path,
         &all_types_schema(),
-        &as_refs(&partitions),
+        as_refs(&partitions),
         &dictionary,
     )
     .unwrap();
     let loaded = Segment::open(&path)
         .unwrap()
-        .load_chunks(&mut dictionary)
+        .map_chunks(&mut dictionary)
         .unwrap();
     let ColumnData::SymbolIds(ids) = &mut chunk.columns[8].data else {
         panic!("venue is not a symbol column");
     };
-    ids[4] = 0;
+    ids.to_mut()[4] = 0;
     assert_same_chunks(&loaded, &[(SymbolKey::Str("A".into()), vec![chunk])]);
 }
 
@@ -602,14 +602,14 @@ fn rewrite_replaces_the_file_and_a_stale_tmp_is_ignored() {
     let schema = int_key_schema(DataType::Int64);
     let dictionary = SymbolDictionary::default();
     let first = vec![(SymbolKey::Int(1), vec![int_key_chunk(0, 10)])];
-    write_segment(&path, &schema, &as_refs(&first), &dictionary).unwrap();
+    write_segment(&path, &schema, as_refs(&first), &dictionary).unwrap();
     let second = vec![(SymbolKey::Int(2), vec![int_key_chunk(50, 20)])];
-    write_segment(&path, &schema, &as_refs(&second), &dictionary).unwrap();
+    write_segment(&path, &schema, as_refs(&second), &dictionary).unwrap();
     assert!(!dir.join("ticks.seg.tmp").exists());
     let segment = Segment::open(&path).unwrap();
     assert_same_chunks(
         &segment
-            .load_chunks(&mut SymbolDictionary::default())
+            .map_chunks(&mut SymbolDictionary::default())
             .unwrap(),
         &second,
     );
@@ -663,4 +663,34 @@ fn corrupt_error_names_path_and_offset() {
     };
     assert_eq!(error_path.as_path(), Path::new(&path));
     assert!(offset <= bytes.len() as u64);
+}
+
+#[test]
+fn mapped_chunk_equals_the_heap_chunk_it_was_written_from_without_copying_it() {
+    let dir = TempDir::new("mapped");
+    let schema = int_key_schema(DataType::Int64);
+    let partitions = vec![
+        (
+            SymbolKey::Int(1),
+            vec![int_key_chunk(0, CHUNK_ROWS_MAX), int_key_chunk(1 << 20, 77)],
+        ),
+        (SymbolKey::Int(2), vec![int_key_chunk(-9, 3)]),
+    ];
+    let path = dir.join("mapped.seg");
+    let dictionary = SymbolDictionary::default();
+    write_segment(&path, &schema, as_refs(&partitions), &dictionary).unwrap();
+    let segment = Segment::open(&path).unwrap();
+    let mapped = segment.map_chunks(&mut dictionary.clone()).unwrap();
+    for ((_, got), (_, want)) in mapped.iter().zip(&partitions) {
+        assert!(got == want, "a mapped chunk equals its heap source");
+        for chunk in got {
+            // ts and value (8 bytes each) are views into the file; the key stores nothing.
+            assert_eq!(chunk.mapped_size(), chunk.rows_count * 16);
+            assert_eq!(chunk.state(), crate::storage::chunk::ChunkState::Sealed);
+        }
+    }
+    drop(segment);
+    std::fs::remove_file(&path).unwrap();
+    // The chunks keep the mapping alive: still readable after the file is gone.
+    assert!(mapped[0].1 == partitions[0].1);
 }

@@ -50,14 +50,15 @@ pub struct SegmentSummary {
 
 /// Writes `partitions` (each a symbol key and its chunks in timestamp order) of a table with
 /// `schema` to a new segment at `path`, replacing any file there, and returns what it wrote.
+/// Partitions are taken one at a time, so a caller may build each one's chunks lazily.
 ///
 /// `SymbolIds` columns hold ids of `dictionary` (the table's dictionary on this shard); the
 /// file keeps its own dictionary of just the strings it uses. The file is complete and durable
 /// when this returns `Ok`; on `Err` nothing is published and the `.tmp` file is removed.
-pub fn write_segment(
+pub fn write_segment<C: AsRef<[Chunk]>>(
     path: &Path,
     schema: &TableSchema,
-    partitions: &[(SymbolKey, &[Chunk])],
+    partitions: impl IntoIterator<Item = (SymbolKey, C)>,
     dictionary: &SymbolDictionary,
 ) -> Result<SegmentSummary, SegmentError> {
     let tmp_path = tmp_path_of(path);
@@ -77,11 +78,11 @@ fn tmp_path_of(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn write_segment_tmp(
+fn write_segment_tmp<C: AsRef<[Chunk]>>(
     path: &Path,
     tmp_path: &Path,
     schema: &TableSchema,
-    partitions: &[(SymbolKey, &[Chunk])],
+    partitions: impl IntoIterator<Item = (SymbolKey, C)>,
     dictionary: &SymbolDictionary,
 ) -> Result<SegmentSummary, SegmentError> {
     let file = OpenOptions::new()
@@ -97,20 +98,22 @@ fn write_segment_tmp(
     header.extend_from_slice(&0u32.to_le_bytes());
     w.write_raw(&header)?;
     let mut local = FileDictionary::default();
-    let mut keys_seen = AHashSet::with_capacity(partitions.len());
-    let mut metas = Vec::with_capacity(partitions.len());
+    let mut keys_seen = AHashSet::new();
+    let mut metas = Vec::new();
     for (key, chunks) in partitions {
-        check_partition_key(path, schema, key)?;
-        if !keys_seen.insert(key) {
+        let chunks = chunks.as_ref();
+        check_partition_key(path, schema, &key)?;
+        if keys_seen.contains(&key) {
             return Err(w.invalid(format!("partition {key:?} is given twice")));
         }
+        keys_seen.insert(key.clone());
         let mut meta = PartitionMeta {
-            key: key.clone(),
+            key,
             rows_count: 0,
             time_range_ns: None,
             chunks: Vec::with_capacity(chunks.len()),
         };
-        for chunk in chunks.iter() {
+        for chunk in chunks {
             let chunk_meta = write_segment_chunk(&mut w, schema, chunk, dictionary, &mut local)?;
             meta.rows_count += chunk.rows_count as u64;
             meta.time_range_ns = merge_ranges(meta.time_range_ns, chunk_meta.time_range_ns);
@@ -341,7 +344,7 @@ fn check_chunk(
         if !encoding.matches(&column.data) {
             return Err(w.invalid(format!("column {index} is not stored as {encoding:?}")));
         }
-        let values_count = column_values_count(&column.data);
+        let values_count = column.data.values_count();
         let rows_ok = values_count.is_none_or(|count| count == chunk.rows_count)
             && column
                 .nulls
@@ -355,18 +358,6 @@ fn check_chunk(
         }
     }
     Ok(())
-}
-
-fn column_values_count(data: &ColumnData) -> Option<usize> {
-    match data {
-        ColumnData::Int64(v) | ColumnData::Timestamp(v) => Some(v.len()),
-        ColumnData::Int32(v) => Some(v.len()),
-        ColumnData::Float64(v) => Some(v.len()),
-        ColumnData::Float32(v) => Some(v.len()),
-        ColumnData::Bool(v) => Some(v.len()),
-        ColumnData::SymbolIds(v) => Some(v.len()),
-        ColumnData::PartitionKey => None,
-    }
 }
 
 fn io_error<'a>(

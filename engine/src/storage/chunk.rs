@@ -1,6 +1,14 @@
 //! Column chunks: up to `CHUNK_ROWS_MAX` rows of one partition, column by column, in timestamp
 //! order, each column with a min/max zone map that lets scans skip or fully accept the chunk.
+//!
+//! A chunk is `Open` (the shard appends to it), `Frozen` (a checkpoint in flight is writing it
+//! to a segment file) or `Sealed` (its exact rows are in a published segment file, and its
+//! columns are normally mapped from it). Appends only ever go into an open chunk; any other
+//! change to a frozen or sealed one (a late row's merge, UPDATE, DELETE, TTL) goes through the
+//! chunk's mutators, which copy its columns on write and make it `Open` again, so the table
+//! can tell that a sealed version of its rows was superseded.
 
+use super::column_vec::{ColumnValue, ColumnVec};
 use super::dictionary::SymbolDictionary;
 use super::memo::AggregateMemo;
 use crate::batch::{BatchColumn, ColumnValues, RowBatch};
@@ -14,19 +22,19 @@ pub const CHUNK_ROWS_MAX: usize = 16 * 1024;
 #[derive(Clone, Debug, PartialEq)]
 pub enum ColumnData {
     /// INT64 (also UINT64) values.
-    Int64(Vec<i64>),
+    Int64(ColumnVec<i64>),
     /// INT32 values.
-    Int32(Vec<i32>),
+    Int32(ColumnVec<i32>),
     /// FLOAT64 values.
-    Float64(Vec<f64>),
+    Float64(ColumnVec<f64>),
     /// FLOAT32 values.
-    Float32(Vec<f32>),
+    Float32(ColumnVec<f32>),
     /// BOOL values.
-    Bool(Vec<bool>),
+    Bool(ColumnVec<bool>),
     /// TIMESTAMP values (ns).
-    Timestamp(Vec<i64>),
+    Timestamp(ColumnVec<i64>),
     /// SYMBOL values as ids into the table's dictionary on this shard.
-    SymbolIds(Vec<u32>),
+    SymbolIds(ColumnVec<u32>),
     /// The partition's symbol column: one value for the whole partition, stored once.
     PartitionKey,
 }
@@ -58,7 +66,7 @@ pub struct ColumnChunk {
     /// Values (a NULL row holds the type's default).
     pub data: ColumnData,
     /// `Some(mask)` when any row is NULL (`true` = NULL).
-    pub nulls: Option<Vec<bool>>,
+    pub nulls: Option<ColumnVec<bool>>,
     /// Min/max of non-NULL values.
     pub zone: Zone,
 }
@@ -70,13 +78,13 @@ impl ColumnChunk {
             ColumnData::PartitionKey
         } else {
             match data_type {
-                DataType::Int64 | DataType::UInt64 => ColumnData::Int64(Vec::new()),
-                DataType::Int32 => ColumnData::Int32(Vec::new()),
-                DataType::Float64 => ColumnData::Float64(Vec::new()),
-                DataType::Float32 => ColumnData::Float32(Vec::new()),
-                DataType::Bool => ColumnData::Bool(Vec::new()),
-                DataType::Timestamp => ColumnData::Timestamp(Vec::new()),
-                DataType::Symbol => ColumnData::SymbolIds(Vec::new()),
+                DataType::Int64 | DataType::UInt64 => ColumnData::Int64(ColumnVec::default()),
+                DataType::Int32 => ColumnData::Int32(ColumnVec::default()),
+                DataType::Float64 => ColumnData::Float64(ColumnVec::default()),
+                DataType::Float32 => ColumnData::Float32(ColumnVec::default()),
+                DataType::Bool => ColumnData::Bool(ColumnVec::default()),
+                DataType::Timestamp => ColumnData::Timestamp(ColumnVec::default()),
+                DataType::Symbol => ColumnData::SymbolIds(ColumnVec::default()),
             }
         };
         ColumnChunk {
@@ -94,8 +102,8 @@ impl ColumnChunk {
         start: usize,
         end: usize,
     ) {
-        fn ext<T: Copy>(to: &mut Vec<T>, from: &[T], start: usize, end: usize) {
-            to.extend_from_slice(&from[start..end]);
+        fn ext<T: ColumnValue>(to: &mut ColumnVec<T>, from: &[T], start: usize, end: usize) {
+            to.to_mut().extend_from_slice(&from[start..end]);
         }
         match (&mut self.data, &other.data) {
             (ColumnData::Int64(a), ColumnData::Int64(b)) => ext(a, b, start, end),
@@ -109,12 +117,15 @@ impl ColumnChunk {
             (a, b) => unreachable!("column types differ within one table: {a:?} vs {b:?}"),
         }
         match (&mut self.nulls, &other.nulls) {
-            (Some(a), Some(b)) => a.extend_from_slice(&b[start..end]),
-            (Some(a), None) => a.resize(a.len() + end - start, false),
+            (Some(a), Some(b)) => a.to_mut().extend_from_slice(&b[start..end]),
+            (Some(a), None) => {
+                let a = a.to_mut();
+                a.resize(a.len() + end - start, false)
+            }
             (None, Some(b)) if b[start..end].contains(&true) => {
                 let mut mask = vec![false; rows_before];
                 mask.extend_from_slice(&b[start..end]);
-                self.nulls = Some(mask);
+                self.nulls = Some(mask.into());
             }
             (None, _) => {}
         }
@@ -132,18 +143,22 @@ impl ColumnChunk {
         rows: &[u32],
         dictionary: &mut SymbolDictionary,
     ) {
-        fn gather<T: Copy>(to: &mut Vec<T>, from: &[T], rows: &[u32]) {
-            to.extend(rows.iter().map(|&r| from[r as usize]));
+        fn gather<T: ColumnValue>(to: &mut ColumnVec<T>, from: &[T], rows: &[u32]) {
+            to.to_mut().extend(rows.iter().map(|&r| from[r as usize]));
         }
         // Gather and bound in one pass: ingest appends a few rows per partition per batch, so a
         // second pass over them (and its dispatch) would cost as much as the copy.
         let bounds = match (&mut self.data, &source.values) {
             (ColumnData::PartitionKey, _) => return,
-            (ColumnData::Int64(a), ColumnValues::Int64(b)) => gather_int_bounded(a, b, rows),
-            (ColumnData::Timestamp(a), ColumnValues::Timestamp(b)) => {
-                gather_int_bounded(a, b, rows)
+            (ColumnData::Int64(a), ColumnValues::Int64(b)) => {
+                gather_int_bounded(a.to_mut(), b, rows)
             }
-            (ColumnData::Float64(a), ColumnValues::Float64(b)) => gather_float_bounded(a, b, rows),
+            (ColumnData::Timestamp(a), ColumnValues::Timestamp(b)) => {
+                gather_int_bounded(a.to_mut(), b, rows)
+            }
+            (ColumnData::Float64(a), ColumnValues::Float64(b)) => {
+                gather_float_bounded(a.to_mut(), b, rows)
+            }
             (ColumnData::Int32(a), ColumnValues::Int32(b)) => {
                 gather(a, b, rows);
                 None
@@ -157,19 +172,22 @@ impl ColumnChunk {
                 None
             }
             (ColumnData::SymbolIds(a), ColumnValues::Symbol(b)) => {
-                a.extend(rows.iter().map(|&r| dictionary.intern(b.get(r as usize))));
+                let ids = rows.iter().map(|&r| dictionary.intern(b.get(r as usize)));
+                a.to_mut().extend(ids);
                 None
             }
             (a, b) => unreachable!("batch column does not match the table: {a:?} vs {b:?}"),
         };
         let appended_end = rows_before + rows.len();
         match (&mut self.nulls, &source.nulls) {
-            (Some(mask), Some(from)) => mask.extend(rows.iter().map(|&r| from[r as usize])),
-            (Some(mask), None) => mask.resize(appended_end, false),
+            (Some(mask), Some(from)) => {
+                mask.to_mut().extend(rows.iter().map(|&r| from[r as usize]))
+            }
+            (Some(mask), None) => mask.to_mut().resize(appended_end, false),
             (None, Some(from)) if rows.iter().any(|&r| from[r as usize]) => {
                 let mut mask = vec![false; rows_before];
                 mask.extend(rows.iter().map(|&r| from[r as usize]));
-                self.nulls = Some(mask);
+                self.nulls = Some(mask.into());
             }
             (None, _) => {}
         }
@@ -187,8 +205,8 @@ impl ColumnChunk {
 
     /// The rows at `indices`, in that order, as a new staging column (no zone).
     pub fn take(&self, indices: &[u32]) -> ColumnChunk {
-        fn gather<T: Copy>(values: &[T], indices: &[u32]) -> Vec<T> {
-            indices.iter().map(|&i| values[i as usize]).collect()
+        fn gather<T: ColumnValue>(values: &[T], indices: &[u32]) -> ColumnVec<T> {
+            ColumnVec::Owned(indices.iter().map(|&i| values[i as usize]).collect())
         }
         let data = match &self.data {
             ColumnData::Int64(v) => ColumnData::Int64(gather(v, indices)),
@@ -216,6 +234,79 @@ impl ColumnChunk {
             ColumnData::Int32(_) | ColumnData::Float32(_) | ColumnData::SymbolIds(_) => 4,
             ColumnData::Bool(_) => 1,
             ColumnData::PartitionKey => 0,
+        }
+    }
+
+    /// Freezes the values and NULL mask (see `ColumnVec::freeze`) and returns a handle on the
+    /// same storage.
+    fn freeze(&mut self) -> ColumnChunk {
+        let data = match &mut self.data {
+            ColumnData::Int64(v) => ColumnData::Int64(v.freeze()),
+            ColumnData::Int32(v) => ColumnData::Int32(v.freeze()),
+            ColumnData::Float64(v) => ColumnData::Float64(v.freeze()),
+            ColumnData::Float32(v) => ColumnData::Float32(v.freeze()),
+            ColumnData::Bool(v) => ColumnData::Bool(v.freeze()),
+            ColumnData::Timestamp(v) => ColumnData::Timestamp(v.freeze()),
+            ColumnData::SymbolIds(v) => ColumnData::SymbolIds(v.freeze()),
+            ColumnData::PartitionKey => ColumnData::PartitionKey,
+        };
+        ColumnChunk {
+            data,
+            nulls: self.nulls.as_mut().map(ColumnVec::freeze),
+            zone: self.zone,
+        }
+    }
+
+    /// Whether `other`'s values and mask are this column's very storage.
+    fn same_storage(&self, other: &ColumnChunk) -> bool {
+        let data = match (&self.data, &other.data) {
+            (ColumnData::Int64(a), ColumnData::Int64(b))
+            | (ColumnData::Timestamp(a), ColumnData::Timestamp(b)) => a.same_storage(b),
+            (ColumnData::Int32(a), ColumnData::Int32(b)) => a.same_storage(b),
+            (ColumnData::Float64(a), ColumnData::Float64(b)) => a.same_storage(b),
+            (ColumnData::Float32(a), ColumnData::Float32(b)) => a.same_storage(b),
+            (ColumnData::Bool(a), ColumnData::Bool(b)) => a.same_storage(b),
+            (ColumnData::SymbolIds(a), ColumnData::SymbolIds(b)) => a.same_storage(b),
+            (ColumnData::PartitionKey, ColumnData::PartitionKey) => true,
+            _ => false,
+        };
+        let nulls = match (&self.nulls, &other.nulls) {
+            (Some(a), Some(b)) => a.same_storage(b),
+            (None, None) => true,
+            (Some(_), None) | (None, Some(_)) => false,
+        };
+        data && nulls
+    }
+
+    /// Bytes of values read in place from a mapped segment file.
+    fn mapped_size(&self) -> usize {
+        let mapped = match &self.data {
+            ColumnData::Int64(v) | ColumnData::Timestamp(v) => v.is_mapped(),
+            ColumnData::Int32(v) => v.is_mapped(),
+            ColumnData::Float64(v) => v.is_mapped(),
+            ColumnData::Float32(v) => v.is_mapped(),
+            ColumnData::SymbolIds(v) => v.is_mapped(),
+            ColumnData::Bool(_) | ColumnData::PartitionKey => false,
+        };
+        if mapped {
+            self.value_size() * self.data.values_count().unwrap_or(0)
+        } else {
+            0
+        }
+    }
+}
+
+impl ColumnData {
+    /// Number of values stored (`None` for the partition key, which stores none).
+    pub fn values_count(&self) -> Option<usize> {
+        match self {
+            ColumnData::Int64(v) | ColumnData::Timestamp(v) => Some(v.len()),
+            ColumnData::Int32(v) => Some(v.len()),
+            ColumnData::Float64(v) => Some(v.len()),
+            ColumnData::Float32(v) => Some(v.len()),
+            ColumnData::Bool(v) => Some(v.len()),
+            ColumnData::SymbolIds(v) => Some(v.len()),
+            ColumnData::PartitionKey => None,
         }
     }
 }
@@ -322,15 +413,37 @@ pub fn merge_zones(a: Zone, b: Zone) -> Zone {
     }
 }
 
+/// Where a chunk is in its life (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChunkState {
+    /// Appendable; its rows are only in the log.
+    #[default]
+    Open,
+    /// Being written by a checkpoint in flight; its columns are frozen (shared, read-only).
+    Frozen,
+    /// Its exact rows are in a published segment file.
+    Sealed,
+}
+
 /// Up to `CHUNK_ROWS_MAX` rows of a partition, sorted by timestamp.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Chunk {
-    /// One column per schema column.
+    /// One column per schema column. Readers use it freely; a writer changes it only through
+    /// the chunk's mutators, or after `reopen` (a sealed chunk must not change unnoticed).
     pub columns: Vec<ColumnChunk>,
     /// Number of rows.
     pub rows_count: usize,
     /// Partial aggregates of the whole chunk, cleared by every mutation.
     pub memo: AggregateMemo,
+    /// Open, frozen or sealed. Every mutator makes the chunk `Open`.
+    state: ChunkState,
+}
+
+impl PartialEq for Chunk {
+    /// Same rows and zones; where the values live (heap or map) and the state do not count.
+    fn eq(&self, other: &Chunk) -> bool {
+        self.rows_count == other.rows_count && self.columns == other.columns
+    }
 }
 
 impl Chunk {
@@ -341,23 +454,85 @@ impl Chunk {
             .enumerate()
             .map(|(index, &t)| ColumnChunk::empty(t, index == symbol_index))
             .collect();
+        Chunk::from_columns(columns, 0)
+    }
+
+    /// An open chunk of `rows_count` rows made of `columns` (one per schema column).
+    pub fn from_columns(columns: Vec<ColumnChunk>, rows_count: usize) -> Chunk {
         Chunk {
             columns,
-            rows_count: 0,
+            rows_count,
             memo: AggregateMemo::default(),
+            state: ChunkState::Open,
         }
+    }
+
+    /// A sealed chunk loaded from a published segment file.
+    pub fn sealed(columns: Vec<ColumnChunk>, rows_count: usize) -> Chunk {
+        Chunk {
+            state: ChunkState::Sealed,
+            ..Chunk::from_columns(columns, rows_count)
+        }
+    }
+
+    /// Open, frozen or sealed.
+    pub fn state(&self) -> ChunkState {
+        self.state
+    }
+
+    /// Makes the chunk open (it is about to change, or its checkpoint failed) and forgets its
+    /// memo. A frozen or sealed chunk's columns are copied on their first write.
+    pub fn reopen(&mut self) {
+        self.state = ChunkState::Open;
+        self.memo.clear();
+    }
+
+    /// Freezes the chunk's columns for a checkpoint and returns a copy of it on the same
+    /// storage (no value is copied), for the checkpoint's writer thread. An open chunk becomes
+    /// `Frozen`; a sealed one (which a compaction rewrites) stays sealed.
+    pub fn freeze(&mut self) -> Chunk {
+        debug_assert_ne!(self.state, ChunkState::Frozen, "one checkpoint at a time");
+        if self.state == ChunkState::Open {
+            self.state = ChunkState::Frozen;
+        }
+        let columns = self.columns.iter_mut().map(ColumnChunk::freeze).collect();
+        Chunk::from_columns(columns, self.rows_count)
+    }
+
+    /// Whether this chunk is still, unchanged, the one `snapshot` was taken of (`freeze`, or a
+    /// clone of a sealed chunk): same rows, every column the very same storage.
+    pub fn is_snapshot(&self, snapshot: &Chunk) -> bool {
+        self.state != ChunkState::Open
+            && self.rows_count == snapshot.rows_count
+            && self.columns.len() == snapshot.columns.len()
+            && self
+                .columns
+                .iter()
+                .zip(&snapshot.columns)
+                .all(|(a, b)| a.same_storage(b))
+    }
+
+    /// Marks a frozen chunk sealed: its rows are in the segment file just published.
+    pub fn seal(&mut self) {
+        debug_assert_eq!(self.state, ChunkState::Frozen);
+        self.state = ChunkState::Sealed;
+    }
+
+    /// Bytes of column values read in place from mapped segment files.
+    pub fn mapped_size(&self) -> usize {
+        self.columns.iter().map(ColumnChunk::mapped_size).sum()
     }
 
     /// Makes room for `rows` more rows in every column.
     pub fn reserve(&mut self, rows: usize) {
         for column in &mut self.columns {
             match &mut column.data {
-                ColumnData::Int64(v) | ColumnData::Timestamp(v) => v.reserve(rows),
-                ColumnData::Int32(v) => v.reserve(rows),
-                ColumnData::Float64(v) => v.reserve(rows),
-                ColumnData::Float32(v) => v.reserve(rows),
-                ColumnData::Bool(v) => v.reserve(rows),
-                ColumnData::SymbolIds(v) => v.reserve(rows),
+                ColumnData::Int64(v) | ColumnData::Timestamp(v) => v.to_mut().reserve(rows),
+                ColumnData::Int32(v) => v.to_mut().reserve(rows),
+                ColumnData::Float64(v) => v.to_mut().reserve(rows),
+                ColumnData::Float32(v) => v.to_mut().reserve(rows),
+                ColumnData::Bool(v) => v.to_mut().reserve(rows),
+                ColumnData::SymbolIds(v) => v.to_mut().reserve(rows),
                 ColumnData::PartitionKey => {}
             }
         }
@@ -366,7 +541,7 @@ impl Chunk {
     /// Appends rows `start..end` of `other`.
     pub fn extend_from(&mut self, other: &Chunk, start: usize, end: usize) {
         debug_assert!(start <= end && end <= other.rows_count);
-        self.memo.clear();
+        self.reopen();
         for (to, from) in self.columns.iter_mut().zip(&other.columns) {
             to.extend_from(self.rows_count, from, start, end);
         }
@@ -380,7 +555,7 @@ impl Chunk {
         rows: &[u32],
         dictionary: &mut SymbolDictionary,
     ) {
-        self.memo.clear();
+        self.reopen();
         for (column, source) in self.columns.iter_mut().zip(&batch.columns) {
             column.extend_from_batch(self.rows_count, source, rows, dictionary);
         }
@@ -390,17 +565,13 @@ impl Chunk {
     /// The rows at `indices`, in that order.
     pub fn take(&self, indices: &[u32]) -> Chunk {
         let columns = self.columns.iter().map(|c| c.take(indices)).collect();
-        Chunk {
-            columns,
-            rows_count: indices.len(),
-            memo: AggregateMemo::default(),
-        }
+        Chunk::from_columns(columns, indices.len())
     }
 
     /// Keeps the first `rows` rows. Zones are kept: bounds of a superset stay valid bounds.
     pub fn truncate(&mut self, rows: usize) {
         debug_assert!(rows <= self.rows_count);
-        self.memo.clear();
+        self.reopen();
         for column in &mut self.columns {
             match &mut column.data {
                 ColumnData::Int64(v) | ColumnData::Timestamp(v) => v.truncate(rows),
@@ -433,7 +604,7 @@ mod tests {
 
     #[test]
     fn zone_ignores_nulls_and_drops_bounds_on_nan() {
-        let data = ColumnData::Float64(vec![5.0, 7.0, -1.0, 100.0]);
+        let data = ColumnData::Float64(vec![5.0, 7.0, -1.0, 100.0].into());
         let nulls = [false, false, false, true];
         assert_eq!(
             zone_of(&data, Some(&nulls), 0, 4),
@@ -442,7 +613,7 @@ mod tests {
                 max: 7.0
             }
         );
-        let with_nan = ColumnData::Float64(vec![5.0, f64::NAN]);
+        let with_nan = ColumnData::Float64(vec![5.0, f64::NAN].into());
         let unbounded = Zone::Float {
             min: f64::NEG_INFINITY,
             max: f64::INFINITY,
@@ -458,18 +629,18 @@ mod tests {
     fn extend_keeps_null_mask_aligned() {
         let mut a = ColumnChunk::empty(DataType::Int64, false);
         let b = ColumnChunk {
-            data: ColumnData::Int64(vec![1, 2, 3]),
+            data: ColumnData::Int64(vec![1, 2, 3].into()),
             nulls: None,
             zone: Zone::Unknown,
         };
         let c = ColumnChunk {
-            data: ColumnData::Int64(vec![7, 0]),
-            nulls: Some(vec![false, true]),
+            data: ColumnData::Int64(vec![7, 0].into()),
+            nulls: Some(vec![false, true].into()),
             zone: Zone::Unknown,
         };
         a.extend_from(0, &b, 0, 3);
         a.extend_from(3, &c, 0, 2);
-        assert_eq!(a.nulls, Some(vec![false, false, false, false, true]));
+        assert_eq!(a.nulls, Some(vec![false, false, false, false, true].into()));
         assert_eq!(a.zone, Zone::Int { min: 1, max: 7 });
     }
 
@@ -487,7 +658,7 @@ mod tests {
         // Row 2 is NULL (its stored 99 must not widen the bounds).
         column.extend_from_batch(3, &ints, &[2], &mut dictionary);
         assert_eq!(column.zone, Zone::Int { min: -3, max: 7 });
-        assert_eq!(column.nulls, Some(vec![false, false, false, true]));
+        assert_eq!(column.nulls, Some(vec![false, false, false, true].into()));
         let floats = BatchColumn {
             values: ColumnValues::Float64(vec![1.5, f64::NAN]),
             nulls: None,

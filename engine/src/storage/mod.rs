@@ -2,9 +2,11 @@
 //! columns with zone maps. Only the shard's own executor touches it, so nothing here locks.
 
 pub mod chunk;
+pub mod column_vec;
 pub mod dictionary;
 pub mod memo;
 pub mod mutate;
 pub mod partition;
+pub mod seal;
 pub mod store;
 pub mod table;

@@ -17,7 +17,8 @@
 //! same rows in the same order and gets the same table.
 //!
 //! Storage invariants. An UPDATE rewrites only the assigned columns of the chunks it touches:
-//! exact zones recomputed, the chunk's aggregate memo cleared. One that assigns the designated
+//! exact zones recomputed, the chunk's aggregate memo cleared, the chunk open again (a sealed
+//! chunk's other columns stay mapped until the next checkpoint rewrites it). One that assigns the designated
 //! timestamp re-sorts the whole partition (stably: equal timestamps keep their order). A DELETE
 //! rebuilds each touched partition from its first touched chunk on into full chunks (timestamp
 //! order, all chunks but the last full, exact zones, empty memos), the cost profile of an
@@ -26,6 +27,7 @@
 use std::borrow::Cow;
 
 use super::chunk::{zone_of, Chunk, ColumnChunk, ColumnData};
+use super::column_vec::{ColumnValue, ColumnVec};
 use super::dictionary::SymbolDictionary;
 use super::partition::{Layout, Partition};
 use super::store::ShardStore;
@@ -261,10 +263,11 @@ impl TableStore {
                 match change {
                     ChunkEdit::Columns(columns) => {
                         let chunk = &mut partition.chunks[chunk_index];
+                        // A sealed chunk's rows change: it is open again (see `chunk`).
+                        chunk.reopen();
                         for (column, data) in columns {
                             chunk.columns[column] = data;
                         }
-                        chunk.memo.clear();
                     }
                     ChunkEdit::Keep(rows) => kept.push((chunk_index, rows)),
                 }
@@ -419,14 +422,19 @@ impl UpdateTarget<'_> {
         let (data, nulls) = match self.selected {
             Selected::All => (data, nulls),
             Selected::Rows(rows) => {
-                let mut mask = old.nulls.clone().unwrap_or_else(|| vec![false; rows_count]);
+                let mut mask = match &old.nulls {
+                    Some(mask) => mask.to_vec(),
+                    None => vec![false; rows_count],
+                };
                 for (i, &row) in rows.iter().enumerate() {
                     mask[row as usize] = nulls.as_ref().is_some_and(|n| n[i]);
                 }
                 (scatter_data(&old.data, rows, data), Some(mask))
             }
         };
-        let nulls = nulls.filter(|mask| mask.contains(&true));
+        let nulls = nulls
+            .filter(|mask| mask.contains(&true))
+            .map(ColumnVec::from);
         let zone = zone_of(&data, nulls.as_deref(), 0, rows_count);
         ColumnChunk { data, nulls, zone }
     }
@@ -434,12 +442,12 @@ impl UpdateTarget<'_> {
 
 /// `old` with the values at `rows` replaced by `new` (same type, one value per row).
 fn scatter_data(old: &ColumnData, rows: &[u32], new: ColumnData) -> ColumnData {
-    fn put<T: Copy>(old: &[T], rows: &[u32], new: Vec<T>) -> Vec<T> {
+    fn put<T: ColumnValue>(old: &[T], rows: &[u32], new: ColumnVec<T>) -> ColumnVec<T> {
         let mut out = old.to_vec();
-        for (&row, value) in rows.iter().zip(new) {
+        for (&row, &value) in rows.iter().zip(new.iter()) {
             out[row as usize] = value;
         }
-        out
+        out.into()
     }
     match (old, new) {
         (ColumnData::Int64(o), ColumnData::Int64(n)) => ColumnData::Int64(put(o, rows, n)),
@@ -492,9 +500,11 @@ fn cast(
     let mismatch = || format!("cannot store {} in it", kind(&value.data));
     let data = match target {
         DataType::Int64 | DataType::UInt64 => {
-            ColumnData::Int64(ints(value, rows).ok_or_else(mismatch)?)
+            ColumnData::Int64(ints(value, rows).ok_or_else(mismatch)?.into())
         }
-        DataType::Timestamp => ColumnData::Timestamp(ints(value, rows).ok_or_else(mismatch)?),
+        DataType::Timestamp => {
+            ColumnData::Timestamp(ints(value, rows).ok_or_else(mismatch)?.into())
+        }
         DataType::Int32 => {
             let wide = ints(value, rows).ok_or_else(mismatch)?;
             let mut narrow = Vec::with_capacity(rows);
@@ -505,9 +515,9 @@ fn cast(
                     Err(_) => return Err(format!("{x} does not fit in INT32")),
                 }
             }
-            ColumnData::Int32(narrow)
+            ColumnData::Int32(narrow.into())
         }
-        DataType::Float64 => ColumnData::Float64(floats(value, rows).ok_or_else(mismatch)?),
+        DataType::Float64 => ColumnData::Float64(floats(value, rows).ok_or_else(mismatch)?.into()),
         DataType::Float32 => ColumnData::Float32(
             floats(value, rows)
                 .ok_or_else(mismatch)?
@@ -516,16 +526,16 @@ fn cast(
                 .collect(),
         ),
         DataType::Bool => ColumnData::Bool(match &value.data {
-            Vector::Bool(v) => v.to_vec(),
-            Vector::Const(Value::Bool(x)) => vec![*x; rows],
-            Vector::Const(Value::Null) => vec![false; rows],
+            Vector::Bool(v) => v.to_vec().into(),
+            Vector::Const(Value::Bool(x)) => vec![*x; rows].into(),
+            Vector::Const(Value::Null) => vec![false; rows].into(),
             _ => return Err(mismatch()),
         }),
         DataType::Symbol => ColumnData::SymbolIds(match &value.data {
-            Vector::Sym(ids) => ids.to_vec(),
-            Vector::Const(Value::Str(text)) => vec![dictionary.intern(text); rows],
+            Vector::Sym(ids) => ids.to_vec().into(),
+            Vector::Const(Value::Str(text)) => vec![dictionary.intern(text); rows].into(),
             // NULL rows hold the empty string's id, as inserted NULLs do.
-            Vector::Const(Value::Null) => vec![dictionary.intern(""); rows],
+            Vector::Const(Value::Null) => vec![dictionary.intern(""); rows].into(),
             _ => return Err(mismatch()),
         }),
     };

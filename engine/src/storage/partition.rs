@@ -1,8 +1,13 @@
 //! A partition: every row of one (table, symbol) on its owning shard, as a list of chunks in
-//! timestamp order. Appends in time order fill the last chunk; an out-of-order batch is merged
+//! timestamp order. Appends in time order fill the last chunk while it is open, else start a
+//! new one (a frozen or sealed chunk is never appended to); an out-of-order batch is merged
 //! into the chunks it overlaps, so scans may always assume sorted timestamps.
+//!
+//! Chunk layout: sealed chunks first (each checkpoint seals the open chunks that follow the
+//! previous ones), then open chunks. So every chunk is full but the last one and the last
+//! chunk each checkpoint sealed; a checkpoint that compacts the table merges those again.
 
-use super::chunk::{Chunk, CHUNK_ROWS_MAX};
+use super::chunk::{Chunk, ChunkState, CHUNK_ROWS_MAX};
 use super::dictionary::SymbolDictionary;
 use crate::batch::{RowBatch, SymbolKey};
 use crate::types::DataType;
@@ -12,8 +17,8 @@ use crate::types::DataType;
 pub struct Partition {
     /// The symbol every row has.
     pub key: SymbolKey,
-    /// Chunks in timestamp order; all but the last are full (TTL expiry may leave the first
-    /// one partial).
+    /// Chunks in timestamp order; all but the last are full, except where a checkpoint
+    /// sealed a partial one (and TTL expiry may leave the first one partial).
     pub chunks: Vec<Chunk>,
     /// Total rows.
     pub rows_count: usize,
@@ -110,17 +115,20 @@ impl Partition {
         self.rows_count = self.chunks.iter().map(|c| c.rows_count).sum();
     }
 
-    /// The last chunk, after starting a new one if it is full. A partition that already
-    /// filled a chunk is hot: its next chunk gets its whole capacity at once instead of
-    /// growing by doubling (copies, and page faults in the middle of ingest).
+    /// The last chunk, after starting a new one if it is full, frozen or sealed. A partition
+    /// whose last two chunks hold a chunk's worth of rows is hot (it just filled one, or a
+    /// checkpoint sealed its last one half full after a full one): its next chunk gets its
+    /// whole capacity at once instead of growing by doubling (copies, and page faults in the
+    /// middle of ingest).
     fn last_chunk_with_room(&mut self, layout: Layout<'_>) -> &mut Chunk {
         let full = self
             .chunks
             .last()
-            .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX);
+            .is_none_or(|c| c.rows_count == CHUNK_ROWS_MAX || c.state() != ChunkState::Open);
         if full {
             let mut chunk = Chunk::empty(layout.types, layout.symbol_index);
-            if !self.chunks.is_empty() {
+            let recent_rows: usize = self.chunks.iter().rev().take(2).map(|c| c.rows_count).sum();
+            if recent_rows >= CHUNK_ROWS_MAX {
                 chunk.reserve(CHUNK_ROWS_MAX);
             }
             self.chunks.push(chunk);
@@ -227,15 +235,12 @@ mod tests {
             nulls: None,
             zone: Zone::Unknown,
         };
-        Chunk {
-            columns: vec![
-                column(ColumnData::PartitionKey),
-                column(ColumnData::Timestamp(ts.to_vec())),
-                column(ColumnData::Int64(values)),
-            ],
-            rows_count: ts.len(),
-            memo: Default::default(),
-        }
+        let columns = vec![
+            column(ColumnData::PartitionKey),
+            column(ColumnData::Timestamp(ts.to_vec().into())),
+            column(ColumnData::Int64(values.into())),
+        ];
+        Chunk::from_columns(columns, ts.len())
     }
 
     fn all_timestamps(p: &Partition) -> Vec<i64> {
@@ -277,7 +282,7 @@ mod tests {
             .chunks
             .iter()
             .flat_map(|c| match &c.columns[2].data {
-                ColumnData::Int64(v) => v.clone(),
+                ColumnData::Int64(v) => v.to_vec(),
                 _ => vec![],
             })
             .collect();
@@ -289,10 +294,10 @@ mod tests {
         let mut p = Partition::new(SymbolKey::Int(1));
         p.append(rows(&[10, 20]), layout());
         let mut late = rows(&[10]);
-        late.columns[2].data = ColumnData::Int64(vec![-1]);
+        late.columns[2].data = ColumnData::Int64(vec![-1].into());
         p.append(late, layout());
         let values = match &p.chunks[0].columns[2].data {
-            ColumnData::Int64(v) => v.clone(),
+            ColumnData::Int64(v) => v.to_vec(),
             _ => vec![],
         };
         assert_eq!(values, vec![100, -1, 200]);
@@ -320,7 +325,7 @@ mod tests {
                 .collect();
             let mut batch = rows(&ts);
             let values: Vec<i64> = (0..count as i64).map(|k| value + k).collect();
-            batch.columns[2].data = ColumnData::Int64(values.clone());
+            batch.columns[2].data = ColumnData::Int64(values.clone().into());
             value += count as i64;
             // The partition sorts a batch stably, then keeps earlier arrivals first on ties.
             let mut sorted_batch: Vec<(i64, i64)> = ts.iter().copied().zip(values).collect();
@@ -335,7 +340,7 @@ mod tests {
             .flat_map(|c| {
                 let ts = c.timestamps(1).to_vec();
                 let values = match &c.columns[2].data {
-                    ColumnData::Int64(v) => v.clone(),
+                    ColumnData::Int64(v) => v.to_vec(),
                     _ => vec![],
                 };
                 ts.into_iter().zip(values)

@@ -12,7 +12,7 @@ use crate::schema::TableSchema;
 #[derive(Debug, Default)]
 pub struct ShardStore {
     /// Tables by lower-cased name.
-    tables: BTreeMap<String, TableStore>,
+    pub(super) tables: BTreeMap<String, TableStore>,
 }
 
 impl ShardStore {
@@ -62,9 +62,12 @@ impl ShardStore {
             })
     }
 
-    /// Sets (or with `None` removes) a table's TTL.
+    /// Sets (or with `None` removes) a table's TTL. The schema is in every segment file, so
+    /// the next checkpoint rewrites the table.
     pub fn set_ttl(&mut self, table: &str, ttl_seconds: Option<u64>) -> Result<(), EngineError> {
-        self.table_mut(table)?.schema.ttl_seconds = ttl_seconds;
+        let table = self.table_mut(table)?;
+        table.schema.ttl_seconds = ttl_seconds;
+        table.rewrite_due = true;
         Ok(())
     }
 

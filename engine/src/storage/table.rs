@@ -1,9 +1,13 @@
 //! A table's rows on one shard: its partitions (one per symbol this shard owns) and the
-//! dictionary of its SYMBOL columns. The shard's executor is the only writer and reader.
+//! dictionary of its SYMBOL columns, plus what checkpoints need to know of its segment files
+//! (see `seal`). The shard's executor is the only writer and reader.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ahash::AHashMap;
 
 use super::chunk::{Chunk, ColumnChunk, ColumnData, Zone};
+use super::column_vec::{ColumnValue, ColumnVec};
 use super::dictionary::SymbolDictionary;
 use super::partition::{Layout, Partition};
 use crate::batch::{ColumnValues, RowBatch, SymbolKey};
@@ -27,7 +31,18 @@ pub struct TableStore {
     pub dictionary: SymbolDictionary,
     /// Rows across all partitions.
     pub rows_count: u64,
+    /// Unique in the process: a table dropped and created again under its name is another.
+    pub(super) id: u64,
+    /// Names of the segment files that hold this table's sealed rows, oldest first.
+    pub(super) segment_files: Vec<String>,
+    /// Rows in `segment_files`: while no sealed chunk changes, the sealed chunks' rows.
+    pub(super) sealed_rows: u64,
+    /// The next checkpoint rewrites the whole table (its schema changed).
+    pub(super) rewrite_due: bool,
 }
+
+/// The next `TableStore::id`.
+static TABLE_ID_NEXT: AtomicU64 = AtomicU64::new(1);
 
 impl TableStore {
     /// An empty table.
@@ -41,6 +56,10 @@ impl TableStore {
             by_int: AHashMap::new(),
             dictionary: SymbolDictionary::default(),
             rows_count: 0,
+            id: TABLE_ID_NEXT.fetch_add(1, Ordering::Relaxed),
+            segment_files: Vec::new(),
+            sealed_rows: 0,
+            rewrite_due: false,
         }
     }
 
@@ -184,15 +203,11 @@ impl TableStore {
                 zone: Zone::Unknown,
             });
         }
-        Chunk {
-            columns,
-            rows_count: rows.len(),
-            memo: Default::default(),
-        }
+        Chunk::from_columns(columns, rows.len())
     }
 
     fn column_data(&mut self, values: &ColumnValues, rows: &[u32]) -> ColumnData {
-        fn pick<T: Copy>(values: &[T], rows: &[u32]) -> Vec<T> {
+        fn pick<T: ColumnValue>(values: &[T], rows: &[u32]) -> ColumnVec<T> {
             rows.iter().map(|&r| values[r as usize]).collect()
         }
         match values {
@@ -257,20 +272,18 @@ fn group_rows(rows: &[u32], partition_of_row: &[u32], partitions_count: usize) -
 }
 
 impl TableStore {
-    /// Installs a partition loaded from a segment at start-up (its chunks are in timestamp
-    /// order, their symbol ids already mapped into this table's dictionary).
-    pub fn restore_partition(&mut self, key: SymbolKey, chunks: Vec<Chunk>) {
+    /// Appends chunks loaded from a segment at start-up to `key`'s partition, creating it
+    /// when new (the chunks follow the partition's in timestamp order, their symbol ids
+    /// already mapped into this table's dictionary).
+    pub fn restore_chunks(&mut self, key: SymbolKey, chunks: Vec<Chunk>) {
         let rows_count: usize = chunks.iter().map(|c| c.rows_count).sum();
-        let index = self.partitions.len() as u32;
-        match &key {
-            SymbolKey::Int(id) => self.by_int.insert(*id, index),
-            SymbolKey::Str(name) => self.by_string.insert(name.clone(), index),
+        let index = match &key {
+            SymbolKey::Int(id) => self.int_partition(*id),
+            SymbolKey::Str(name) => self.string_partition(name),
         };
-        self.partitions.push(Partition {
-            key,
-            chunks,
-            rows_count,
-        });
+        let partition = &mut self.partitions[index as usize];
+        partition.chunks.extend(chunks);
+        partition.rows_count += rows_count;
         self.rows_count += rows_count as u64;
     }
 
