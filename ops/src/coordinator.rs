@@ -202,6 +202,24 @@ impl Coordinator {
         self.shards_of(plan.fragment.symbols.as_deref())
     }
 
+    /// The shard that owns `symbol` in `table`, the text read as the table's symbol column
+    /// reads it (an integer for integer keys).
+    pub fn shard_of_symbol(&self, table: &str, symbol: &str) -> Result<usize, QueryError> {
+        let schema = Catalog::table(self, table).ok_or_else(|| QueryError::UnknownTable {
+            table: table.to_string(),
+        })?;
+        let key = match schema.columns[schema.symbol_index].data_type {
+            DataType::Symbol => SymbolKey::Str(symbol.into()),
+            _ => SymbolKey::Int(symbol.trim().parse().map_err(|_| QueryError::Type {
+                detail: format!(
+                    "symbol `{symbol}` is not an integer, as the key of `{}` is",
+                    schema.name
+                ),
+            })?),
+        };
+        Ok(self.routing.borrow_mut().route(&key))
+    }
+
     /// The shards owning `symbols` (ascending, once each), or every shard when `None`.
     fn shards_of(&self, symbols: Option<&[SymbolKey]>) -> Vec<usize> {
         match symbols {

@@ -1,5 +1,6 @@
-//! The ClickHouse-style HTTP interface: `/ping`, `/health`, `/ready`, and SQL on `/` (POST body
-//! or `?query=`), with `INSERT … FORMAT X` bodies, output formats, limits and typed errors.
+//! The ClickHouse-style HTTP interface: `/ping`, `/health`, `/ready`, `/metrics`, the shard map
+//! for shard-aware clients (`/shards`, `/route`), and SQL on `/` (POST body or `?query=`), with
+//! `INSERT … FORMAT X` bodies, output formats, limits and typed errors.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -28,6 +29,15 @@ pub struct HttpLimits {
     pub body_size_max: usize,
     /// Longest time to receive a body.
     pub body_timeout: Duration,
+}
+
+/// What every request of one executor's listeners shares.
+#[derive(Clone, Debug)]
+pub struct HttpContext {
+    /// Request limits.
+    pub limits: HttpLimits,
+    /// Each shard's own port, in shard order (empty without `--shard-port-base`).
+    pub shard_ports: Vec<u16>,
 }
 
 /// A request failure: HTTP status, stable code, message.
@@ -77,10 +87,10 @@ fn bad_request(code: &'static str, message: String) -> HttpError {
 pub async fn handle(
     request: Request<Incoming>,
     coordinator: Rc<Coordinator>,
-    limits: HttpLimits,
+    context: Rc<HttpContext>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    match route(request, &coordinator, limits, started).await {
+    match route(request, &coordinator, &context, started).await {
         Ok(response) => response,
         Err(error) => error_response(error),
     }
@@ -108,9 +118,10 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 async fn route(
     request: Request<Incoming>,
     coordinator: &Coordinator,
-    limits: HttpLimits,
+    context: &HttpContext,
     started: Instant,
 ) -> Result<Response<Full<Bytes>>, HttpError> {
+    let limits = context.limits;
     let path = request.uri().path().to_string();
     let params = query_params(request.uri().query().unwrap_or(""));
     match (request.method(), path.as_str()) {
@@ -127,6 +138,8 @@ async fn route(
             Ok(response)
         }
         (&Method::GET, "/health") => Ok(text(StatusCode::OK, "OK\n")),
+        (&Method::GET, "/shards") => Ok(json_response(shard_map(coordinator, context))),
+        (&Method::GET, "/route") => Ok(json_response(route_symbol(&params, coordinator, context)?)),
         (&Method::GET, "/ready") => Ok(if coordinator.shards().status().all_ready() {
             text(StatusCode::OK, "Ok.\n")
         } else {
@@ -143,17 +156,61 @@ async fn route(
                 None => run_body_sql(body, &params, coordinator, started).await,
             }
         }
-        (_, "/" | "/ping" | "/health" | "/ready" | "/metrics") => Err(HttpError {
-            status: 405,
-            code: "METHOD_NOT_ALLOWED",
-            message: format!("{} {path}", request.method()),
-        }),
+        (_, "/" | "/ping" | "/health" | "/ready" | "/metrics" | "/shards" | "/route") => {
+            Err(HttpError {
+                status: 405,
+                code: "METHOD_NOT_ALLOWED",
+                message: format!("{} {path}", request.method()),
+            })
+        }
         _ => Err(HttpError {
             status: 404,
             code: "NOT_FOUND",
             message: format!("no endpoint {path}"),
         }),
     }
+}
+
+fn json_response(body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    response
+}
+
+/// `GET /shards`: how many shards, which one answered, and each shard's own port (`null`
+/// without `--shard-port-base`).
+fn shard_map(coordinator: &Coordinator, context: &HttpContext) -> serde_json::Value {
+    let shards = coordinator.shards();
+    serde_json::json!({
+        "shards": shards.count(),
+        "shard": shards.index(),
+        "shard_ports": (!context.shard_ports.is_empty()).then_some(&context.shard_ports),
+    })
+}
+
+/// `GET /route?table=T&symbol=S`: the shard that owns `S` in `T` (the symbol is read as the
+/// table's symbol column reads it: an integer for INT64/INT32 keys) and its own port.
+fn route_symbol(
+    params: &HashMap<String, String>,
+    coordinator: &Coordinator,
+    context: &HttpContext,
+) -> Result<serde_json::Value, HttpError> {
+    let argument = |name: &str| {
+        params
+            .get(name)
+            .ok_or_else(|| bad_request("BAD_ARGUMENTS", format!("/route needs ?{name}=")))
+    };
+    let (table, symbol) = (argument("table")?, argument("symbol")?);
+    let shard = coordinator.shard_of_symbol(table, symbol)?;
+    Ok(serde_json::json!({
+        "table": table,
+        "symbol": symbol,
+        "shard": shard,
+        "port": context.shard_ports.get(shard),
+    }))
 }
 
 fn query_params(query: &str) -> HashMap<String, String> {

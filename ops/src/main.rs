@@ -55,6 +55,12 @@ enum Command {
         /// Microseconds an idle executor spins before sleeping (lower latency, more CPU).
         #[arg(long, default_value_t = 50)]
         spin_us: u64,
+        /// Also serve HTTP on one port per shard, PORT + k on shard k's core (0: free ports,
+        /// printed at start-up and listed by `GET /shards`). A client that sends each symbol's
+        /// writes to its owner's port (`GET /route?table=T&symbol=S`) saves the hop between
+        /// cores on every insert.
+        #[arg(long, value_name = "PORT")]
+        shard_port_base: Option<u16>,
     },
 }
 
@@ -92,6 +98,7 @@ fn main() {
                 wal_batch_ms,
                 wal_segment_mb,
                 checkpoint_mb,
+                shard_port_base,
             },
     } = Cli::parse();
     let config = ServerConfig {
@@ -111,6 +118,7 @@ fn main() {
         },
         wal_segment_size_bytes: wal_segment_mb << 20,
         checkpoint_log_bytes: checkpoint_mb << 20,
+        shard_port_base,
     };
     if let Err(e) = run(config) {
         eprintln!("quecto: {e}");

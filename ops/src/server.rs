@@ -1,5 +1,7 @@
 //! `quecto server`: starts the runtime, loads sample data, binds the HTTP port on every
-//! executor (SO_REUSEPORT spreads connections), and serves.
+//! executor (SO_REUSEPORT spreads connections), and serves. With `--shard-port-base`, each
+//! executor also binds a port of its own (base + shard index), so a client that knows which
+//! shard owns a symbol can talk to that shard's core directly.
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
@@ -18,7 +20,7 @@ use smol_hyper::rt::FuturesIo;
 
 use crate::coordinator::Coordinator;
 use crate::data_dir::{fsync_probe, DataDirLock};
-use crate::http::{handle, HttpLimits};
+use crate::http::{handle, HttpContext, HttpLimits};
 use crate::sample::{trades_schema, SampleTrades};
 
 /// Server settings from the command line.
@@ -44,6 +46,8 @@ pub struct ServerConfig {
     pub wal_segment_size_bytes: u64,
     /// Log bytes after which a shard checkpoints.
     pub checkpoint_log_bytes: u64,
+    /// First per-shard port (shard k listens on it + k; 0: free ports); `None`: none.
+    pub shard_port_base: Option<u16>,
 }
 
 /// How long a client may take to send request headers.
@@ -51,11 +55,33 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Start-up rendezvous of the executors: the port executor 0 bound, and how many have bound.
-#[derive(Default)]
+/// Start-up rendezvous of the executors: the port executor 0 bound, each executor's own
+/// shard port (0 until bound, or when there are none), and how many have bound.
 struct Rendezvous {
     port: AtomicU32,
+    shard_ports: Vec<AtomicU32>,
     bound_count: AtomicUsize,
+}
+
+impl Rendezvous {
+    fn new(executors: usize) -> Rendezvous {
+        Rendezvous {
+            port: AtomicU32::new(0),
+            shard_ports: (0..executors).map(|_| AtomicU32::new(0)).collect(),
+            bound_count: AtomicUsize::new(0),
+        }
+    }
+
+    /// The shard ports in shard order (empty without `--shard-port-base`).
+    fn shard_ports(&self, config: &ServerConfig) -> Vec<u16> {
+        if config.shard_port_base.is_none() {
+            return Vec::new();
+        }
+        self.shard_ports
+            .iter()
+            .map(|p| p.load(Ordering::Acquire) as u16)
+            .collect()
+    }
 }
 
 /// Runs the server until the process is killed.
@@ -68,7 +94,12 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     let cpus: Vec<usize> = cpus.into_iter().take(cores).collect();
     // Lock before binding: the lock, not the port, is what refuses a second server.
     let _lock = DataDirLock::acquire(&config.data_dir)?;
-    check_port_free(&config)?;
+    check_port_free(&config.host, config.port)?;
+    for shard in 0..cpus.len() {
+        if let Some(port) = shard_port(&config, shard)? {
+            check_port_free(&config.host, port)?;
+        }
+    }
     check_memlock(cpus.len());
     let wal = wal_settings(&config)?;
     let runtime_config = RuntimeConfig {
@@ -76,7 +107,7 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
         spin_before_park: Duration::from_micros(config.spin_us),
         wal: Some(wal),
     };
-    let rendezvous = Arc::new(Rendezvous::default());
+    let rendezvous = Arc::new(Rendezvous::new(runtime_config.cpus.len()));
     let stop = stop_on_signals()?;
     let executors = runtime_config.cpus.len();
     let runtime = runtime::start(&runtime_config, move |shards| {
@@ -134,15 +165,28 @@ fn wal_settings(config: &ServerConfig) -> Result<WalSettings, String> {
 }
 
 /// glommio binds with SO_REUSEPORT, so a second server on the same port would silently share
-/// it. A plain bind first fails if anyone holds the port.
-fn check_port_free(config: &ServerConfig) -> Result<(), String> {
-    if config.port == 0 {
+/// it. A plain bind first fails if anyone holds the port (0 picks a free one: nothing to check).
+fn check_port_free(host: &str, port: u16) -> Result<(), String> {
+    if port == 0 {
         return Ok(());
     }
-    let address = format!("{}:{}", config.host, config.port);
+    let address = format!("{host}:{port}");
     StdTcpListener::bind(&address)
         .map(drop)
         .map_err(|e| format!("cannot bind {address}: {e} (is another server running?)"))
+}
+
+/// Shard `shard`'s own port: `None` without `--shard-port-base`, `Some(0)` for a free one.
+fn shard_port(config: &ServerConfig, shard: usize) -> Result<Option<u16>, String> {
+    let Some(base) = config.shard_port_base else {
+        return Ok(None);
+    };
+    if base == 0 {
+        return Ok(Some(0));
+    }
+    u16::try_from(usize::from(base) + shard)
+        .map(Some)
+        .map_err(|_| format!("--shard-port-base {base}: shard {shard}'s port is past 65535"))
 }
 
 fn check_memlock(executors: usize) {
@@ -190,22 +234,45 @@ async fn executor_main(
             std::process::exit(1);
         }
     };
+    let shard_listener = match bind_shard_port(&config, &shards, &rendezvous) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("quecto: {e}");
+            std::process::exit(1);
+        }
+    };
     rendezvous.bound_count.fetch_add(1, Ordering::AcqRel);
+    // Every executor serves only once all have bound: `/shards` lists every shard's port.
+    wait_for(|| rendezvous.bound_count.load(Ordering::Acquire) == executors).await;
+    let shard_ports = rendezvous.shard_ports(&config);
     if shards.index() == 0 {
-        wait_for(|| rendezvous.bound_count.load(Ordering::Acquire) == executors).await;
         let port = rendezvous.port.load(Ordering::Acquire);
         println!("quecto: listening on http://{}:{port}", config.host);
+        if !shard_ports.is_empty() {
+            let list: Vec<String> = shard_ports.iter().map(u16::to_string).collect();
+            println!("quecto: shard ports {}", list.join(","));
+        }
     }
-    let limits = HttpLimits {
-        body_size_max: config.body_size_max,
-        body_timeout: BODY_TIMEOUT,
-    };
-    let server = glommio::spawn_local(serve(listener, coordinator, limits));
+    let context = Rc::new(HttpContext {
+        limits: HttpLimits {
+            body_size_max: config.body_size_max,
+            body_timeout: BODY_TIMEOUT,
+        },
+        shard_ports,
+    });
+    let server = glommio::spawn_local(serve(
+        listener,
+        Rc::clone(&coordinator),
+        Rc::clone(&context),
+    ));
+    let shard_server =
+        shard_listener.map(|listener| glommio::spawn_local(serve(listener, coordinator, context)));
     while !stop.load(Ordering::Acquire) {
         glommio::timer::sleep(STOP_POLL).await;
     }
     // Stop accepting first, then make the shard's state durable and quiet.
     drop(server);
+    drop(shard_server);
     if let Err(error) = shards.shutdown().await {
         eprintln!(
             "quecto: shard {} did not stop cleanly: {error}",
@@ -250,6 +317,26 @@ async fn bind(
     Ok(listener)
 }
 
+/// This executor's own port (`--shard-port-base`), bound by it alone, its number recorded.
+fn bind_shard_port(
+    config: &ServerConfig,
+    shards: &Shards,
+    rendezvous: &Rendezvous,
+) -> Result<Option<TcpListener>, String> {
+    let Some(port) = shard_port(config, shards.index())? else {
+        return Ok(None);
+    };
+    let address: SocketAddr = format!("{}:{port}", config.host)
+        .parse()
+        .map_err(|e| format!("bad address {}:{port}: {e}", config.host))?;
+    let listener = TcpListener::bind(address).map_err(|e| format!("cannot bind {address}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("local address: {e}"))?;
+    rendezvous.shard_ports[shards.index()].store(u32::from(bound.port()), Ordering::Release);
+    Ok(Some(listener))
+}
+
 /// Generates `ticks` sample trades into `trades`, unless the data directory already has that
 /// table (a restart with the same `--ticks` must not load the sample twice).
 async fn load_sample(coordinator: &Coordinator, ticks: usize) -> Result<(), String> {
@@ -285,7 +372,7 @@ async fn load_sample(coordinator: &Coordinator, ticks: usize) -> Result<(), Stri
     Ok(())
 }
 
-async fn serve(listener: TcpListener, coordinator: Rc<Coordinator>, limits: HttpLimits) {
+async fn serve(listener: TcpListener, coordinator: Rc<Coordinator>, context: Rc<HttpContext>) {
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -298,11 +385,13 @@ async fn serve(listener: TcpListener, coordinator: Rc<Coordinator>, limits: Http
         // Latency over throughput on the wire: a response goes out as soon as it is written.
         let _ = stream.set_nodelay(true);
         let coordinator = Rc::clone(&coordinator);
+        let context = Rc::clone(&context);
         glommio::spawn_local(async move {
             let service = service_fn(move |request| {
                 let coordinator = Rc::clone(&coordinator);
+                let context = Rc::clone(&context);
                 async move {
-                    Ok::<_, std::convert::Infallible>(handle(request, coordinator, limits).await)
+                    Ok::<_, std::convert::Infallible>(handle(request, coordinator, context).await)
                 }
             });
             let connection = http1::Builder::new()

@@ -21,6 +21,11 @@ Environment:
   QUECTO_HTTP_CLIENT  "lean" (default): requests go through LeanHttpConnection below, a
                       keep-alive HTTP/1.1 client on a plain socket; "http.client": the
                       harness's own client (Python's http.client), as for clickhouse-server
+  QUECTO_SHARD_AWARE  "1" (default, with the lean client): the server also listens on one port
+                      per shard (--shard-port-base 0) and each single-row INSERT (W1rt) goes to
+                      the port of the shard that owns its symbol (asked once per symbol from
+                      GET /route), as a shard-aware driver does; "0": every request to the
+                      one HTTP port, whichever core accepted the connection
 
 Why a client of our own: Python's http.client costs ~100-150 us of client CPU per request
 (header objects, email-style header parsing), several times the server's own work for a
@@ -31,6 +36,7 @@ server does the same work either way.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import queue
 import re
@@ -112,11 +118,19 @@ class LeanHttpConnection:
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         """(status, body) of one POST; raises OSError/ConnectionError on a broken connection."""
+        return self.request("POST", path, body)
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        """(status, body) of one GET."""
+        return self.request("GET", path, b"")
+
+    def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """(status, body) of one request; reconnects once if the connection was closed."""
         for attempt in (0, 1):
             try:
                 if self.sock is None:
                     self._connect()
-                head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
                         f"Content-Length: {len(body)}\r\n\r\n").encode()
                 if len(body) < 16384:
                     self.sock.sendall(head + body)
@@ -171,11 +185,18 @@ class QuectoEngine(run_peers.ClickHouseHTTPEngine):
         super().__init__(None)
         self.proc = None
         self.lean = None
+        self.shard_aware = False
+        self.shard_links = {}     # shard port -> LeanHttpConnection
+        self.owner_port = {}      # (table, symbol) -> shard port
 
     def start(self, workdir):
         self.bin = quecto_binary()
         self.args = ["server", "--host", "127.0.0.1", "--port", "0",
                      "--data-dir", os.path.join(workdir, "quecto-data")]
+        client = os.environ.get("QUECTO_HTTP_CLIENT", "lean")
+        self.shard_aware = client == "lean" and os.environ.get("QUECTO_SHARD_AWARE", "1") == "1"
+        if self.shard_aware:
+            self.args += ["--shard-port-base", "0"]
         self.args += shlex.split(os.environ.get("QUECTO_ARGS", ""))
         self.stderr_path = os.path.join(workdir, "quecto.stderr.log")
         self.stderr = open(self.stderr_path, "wb")
@@ -185,7 +206,6 @@ class QuectoEngine(run_peers.ClickHouseHTTPEngine):
         atexit.register(self.close)
         host, port = self._wait_listening()
         self._connect(f"http://{host}:{port}")
-        client = os.environ.get("QUECTO_HTTP_CLIENT", "lean")
         if client == "lean":
             self.lean = LeanHttpConnection(host, port)
         elif client != "http.client":
@@ -246,7 +266,8 @@ class QuectoEngine(run_peers.ClickHouseHTTPEngine):
                 "storage": "shards per core, data dir in temp dir, server on 127.0.0.1",
                 "bulk_path": f"POST INSERT ... FORMAT RowBinary, {self.chunk_rows} rows per request",
                 "sql": os.environ.get("QUECTO_SQL", "clickhouse"),
-                "http_client": os.environ.get("QUECTO_HTTP_CLIENT", "lean")}
+                "http_client": os.environ.get("QUECTO_HTTP_CLIENT", "lean"),
+                "w1rt_shard_aware": self.shard_aware}
 
     def create(self, table, spec):
         self._post(f"DROP TABLE IF EXISTS {table}")
@@ -264,6 +285,26 @@ class QuectoEngine(run_peers.ClickHouseHTTPEngine):
             raise ValueError(f"QUECTO_SQL={style!r}: expected clickhouse or native")
         return q
 
+    def rt_insert(self, row):
+        """One INSERT ... VALUES, sent to the owning shard's port when shard-aware."""
+        sql = f"INSERT INTO trades_rt VALUES ({row[0]}, {row[1]}, {row[2]!r}, {row[3]})"
+        if not self.shard_aware:
+            self._post(sql)
+            return
+        port = self.owner_port.get(row[0])
+        if port is None:
+            status, data = self.lean.get(f"/route?table=trades_rt&symbol={row[0]}")
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {data[:500].decode(errors='replace')}")
+            port = json.loads(data)["port"]
+            self.owner_port[row[0]] = port
+        link = self.shard_links.get(port)
+        if link is None:
+            link = self.shard_links[port] = LeanHttpConnection(self.http_host, port)
+        status, data = link.post("/", sql.encode())
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}: {data[:500].decode(errors='replace')}")
+
     def query(self, sql):
         out = self._post(sql + " FORMAT TabSeparated").decode()
         return [tuple(_tsv_field(v) for v in line.split("\t")) for line in out.splitlines() if line]
@@ -275,6 +316,8 @@ class QuectoEngine(run_peers.ClickHouseHTTPEngine):
         super().close()
         if self.lean is not None:
             self.lean.close()
+        for link in self.shard_links.values():
+            link.close()
         proc, self.proc = self.proc, None
         if proc is None:
             return
