@@ -43,6 +43,10 @@ for batch in 4096 64 1; do
   done
 done
 
+echo "== durable acks of shard-aware writers (--feeds owned: no insert crosses cores), batch 1"
+$bench ingest --cores 2 --batch 1 --rows 20000 --feeds owned --wal-dir "$work/owned" \
+  --wal-mode sync | grep -v '^machine'
+
 echo "== overlapping feeds (late rows in every partition), batch 4096, memory only"
 for writers in 1 8; do
   $bench ingest --cores 2 --batch 4096 --rows 4000000 --writers "$writers" --feeds overlapping |

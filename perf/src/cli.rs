@@ -264,8 +264,10 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = WAL_WRITES_IN_FLIGHT_DEFAULT)]
     pub wal_writes_in_flight: usize,
     /// How the writers' streams relate: `split` (each writer a feed of its own symbols, rows
-    /// reach each partition in time order) or `overlapping` (every writer writes every symbol
-    /// on its own clock: late rows everywhere, a stress test of out-of-order merging).
+    /// reach each partition in time order), `owned` (as split, each executor's writers taking
+    /// only the symbols its own shard owns, as shard-aware clients do: no insert crosses
+    /// cores) or `overlapping` (every writer writes every symbol on its own clock: late rows
+    /// everywhere, a stress test of out-of-order merging).
     #[arg(long, value_enum, default_value_t = Feeds::Split)]
     pub feeds: Feeds,
 }

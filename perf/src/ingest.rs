@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use glommio::sync::Semaphore;
 use hdrhistogram::Histogram;
-use quecto_engine::batch::{BatchBuilder, RowBatch};
+use quecto_engine::batch::{BatchBuilder, RowBatch, SymbolKey};
+use quecto_engine::ring::HashRing;
 use quecto_engine::runtime::journal::WalSettings;
 use quecto_engine::runtime::{self, RuntimeConfig, Shards};
 use quecto_engine::schema::TableSchema;
@@ -26,7 +27,7 @@ use quecto_ops::coordinator::Coordinator;
 use quecto_ops::sample::trades_schema;
 
 use crate::error::BenchError;
-use crate::gen::{SymbolChoice, TradeGen};
+use crate::gen::{symbol_name, SymbolChoice, TradeGen};
 use crate::report::{histogram_new, latency_line, latency_record};
 
 /// Longest wait for the other executors at a start-up barrier (shards connected, batches
@@ -70,6 +71,20 @@ pub enum Feeds {
     /// deals its batches to its writers: every partition receives interleaved rows from every
     /// writer, each a little late for the others. A stress test of out-of-order merging.
     Overlapping,
+    /// As `split`, but the writers of each executor write only the symbols its own shard owns
+    /// (shared out among them), as a shard-aware client does: no insert crosses cores.
+    Owned,
+}
+
+impl Feeds {
+    /// The `--feeds` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feeds::Split => "split",
+            Feeds::Overlapping => "overlapping",
+            Feeds::Owned => "owned",
+        }
+    }
 }
 
 /// Symbols of the generated market (`S0000` … `S0999`).
@@ -187,12 +202,13 @@ fn executor_plan(config: &IngestConfig, executors: usize) -> Result<ExecutorPlan
         });
     }
     let feeds_count = executors * config.writers;
-    if config.feeds == Feeds::Split && feeds_count > SYMBOLS_COUNT as usize {
+    if config.feeds != Feeds::Overlapping && feeds_count > SYMBOLS_COUNT as usize {
         return Err(BenchError::Argument {
             name: "writers",
             detail: format!(
-                "--feeds split gives each of the {feeds_count} writers ({executors} executors x \
+                "--feeds {} gives each of the {feeds_count} writers ({executors} executors x \
                  {}) its own symbols, but there are only {SYMBOLS_COUNT}",
+                config.feeds.name(),
                 config.writers
             ),
         });
@@ -232,10 +248,7 @@ fn report_lines(config: &IngestConfig, reports: &[ExecutorReport]) -> Vec<String
         reports.len(),
         config.batch_rows,
         config.writers,
-        match config.feeds {
-            Feeds::Split => "split",
-            Feeds::Overlapping => "overlapping",
-        },
+        config.feeds.name(),
         wal_mode_name(config.wal.as_ref()),
         slowest.as_secs_f64()
     )];
@@ -322,16 +335,15 @@ fn writer_batches(
                 build_batches(schema, generator, plan.rows_per_executor, plan.batch_rows)?;
             Ok(share_round_robin(batches, plan.writers))
         }
-        Feeds::Split => {
-            let feeds_count = plan.executors * plan.writers;
-            (0..plan.writers)
-                .map(|writer| {
+        Feeds::Split | Feeds::Owned => {
+            let symbols = feed_symbols(plan, executor_index)?;
+            symbols
+                .iter()
+                .enumerate()
+                .map(|(writer, symbols)| {
                     let feed = executor_index * plan.writers + writer;
-                    let symbols: Vec<u32> = (0..SYMBOLS_COUNT)
-                        .filter(|&rank| rank as usize % feeds_count == feed)
-                        .collect();
                     let generator =
-                        TradeGen::over_symbols(&symbols, SymbolChoice::Zipf, 42 + feed as u64);
+                        TradeGen::over_symbols(symbols, SymbolChoice::Zipf, 42 + feed as u64);
                     let rows = plan.rows_per_executor / plan.writers
                         + usize::from(writer < plan.rows_per_executor % plan.writers);
                     build_batches(schema, generator, rows, plan.batch_rows)
@@ -394,6 +406,41 @@ fn share_round_robin<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
         shares[index % parts].push(item);
     }
     shares
+}
+
+/// The symbol ranks of each writer of executor `executor_index` under split or owned feeds.
+fn feed_symbols(plan: ExecutorPlan, executor_index: usize) -> Result<Vec<Vec<u32>>, String> {
+    let shares = match plan.feeds {
+        Feeds::Owned => {
+            let ring = HashRing::local(plan.executors)
+                .ok_or_else(|| format!("no ring of {} shards", plan.executors))?;
+            let owned: Vec<u32> = (0..SYMBOLS_COUNT)
+                .filter(|&rank| {
+                    let key = SymbolKey::Str(symbol_name(rank).into());
+                    ring.route(&key) == executor_index
+                })
+                .collect();
+            share_round_robin(owned, plan.writers)
+        }
+        Feeds::Split | Feeds::Overlapping => {
+            let feeds_count = plan.executors * plan.writers;
+            (0..plan.writers)
+                .map(|writer| {
+                    let feed = executor_index * plan.writers + writer;
+                    (0..SYMBOLS_COUNT)
+                        .filter(|&rank| rank as usize % feeds_count == feed)
+                        .collect()
+                })
+                .collect()
+        }
+    };
+    if shares.iter().any(Vec::is_empty) {
+        return Err(format!(
+            "executor {executor_index} has fewer symbols than its {} writers",
+            plan.writers
+        ));
+    }
+    Ok(shares)
 }
 
 fn build_batches(
@@ -610,6 +657,37 @@ mod tests {
             }
         }
         assert_eq!(rows, 2000);
+        Ok(())
+    }
+
+    #[test]
+    fn owned_feeds_write_only_the_symbols_their_shard_owns() -> Result<(), String> {
+        let config = IngestConfig {
+            cores: 2,
+            batch_rows: 100,
+            rows: 4000,
+            writers: 2,
+            wal: None,
+            spin_before_park: Duration::from_micros(50),
+            feeds: Feeds::Owned,
+        };
+        let plan = executor_plan(&config, 2).map_err(|e| e.to_string())?;
+        let schema = trades_schema().map_err(|e| e.to_string())?;
+        let ring = HashRing::local(2).ok_or("ring")?;
+        let mut seen = [0usize; 2];
+        for executor in 0..2 {
+            for batch in writer_batches(&schema, plan, executor)?.iter().flatten() {
+                let ColumnValues::Symbol(names) = &batch.columns[0].values else {
+                    return Err("symbol column".into());
+                };
+                for row in 0..batch.rows_count {
+                    let key = SymbolKey::Str(names.get(row).into());
+                    assert_eq!(ring.route(&key), executor, "{}", names.get(row));
+                    seen[executor] += 1;
+                }
+            }
+        }
+        assert_eq!(seen, [2000, 2000]);
         Ok(())
     }
 
