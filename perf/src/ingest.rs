@@ -675,7 +675,7 @@ mod tests {
         let schema = trades_schema().map_err(|e| e.to_string())?;
         let ring = HashRing::local(2).ok_or("ring")?;
         let mut seen = [0usize; 2];
-        for executor in 0..2 {
+        for (executor, count) in seen.iter_mut().enumerate() {
             for batch in writer_batches(&schema, plan, executor)?.iter().flatten() {
                 let ColumnValues::Symbol(names) = &batch.columns[0].values else {
                     return Err("symbol column".into());
@@ -683,7 +683,7 @@ mod tests {
                 for row in 0..batch.rows_count {
                     let key = SymbolKey::Str(names.get(row).into());
                     assert_eq!(ring.route(&key), executor, "{}", names.get(row));
-                    seen[executor] += 1;
+                    *count += 1;
                 }
             }
         }
