@@ -105,19 +105,47 @@ fn lanes_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
     lanes.iter().sum::<f64>() + tail
 }
 
-/// Min and max of `values` where `keep`; `None` when nothing is kept.
-pub fn min_max<T: Copy + PartialOrd>(values: &[T], keep: Option<&[bool]>) -> Option<(T, T)> {
-    let mut kept = values
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| keep.is_none_or(|m| m[*i]))
-        .map(|(_, &x)| x);
-    let first = kept.next()?;
-    Some(kept.fold((first, first), |(lo, hi), x| {
-        let lo = if x < lo { x } else { lo };
-        let hi = if x > hi { x } else { hi };
-        (lo, hi)
-    }))
+/// The smallest of `values` where `keep` (`want_min`), or the largest; `None` when nothing is
+/// kept. A value replaces the running extreme only when it compares strictly beyond it, so a
+/// leading NaN stays and later NaNs are passed over; which of two equal zeros (-0.0, 0.0)
+/// comes back is unspecified.
+pub fn extreme<T: Copy + PartialOrd>(
+    values: &[T],
+    keep: Option<&[bool]>,
+    want_min: bool,
+) -> Option<T> {
+    match (keep, want_min) {
+        (None, true) => extreme_all(values, |x, e| x < e),
+        (None, false) => extreme_all(values, |x, e| x > e),
+        (Some(mask), _) => {
+            let mut kept = values.iter().zip(mask).filter(|(_, &k)| k).map(|(&x, _)| x);
+            let first = kept.next()?;
+            let beyond = |x: T, e: T| if want_min { x < e } else { x > e };
+            Some(kept.fold(first, |e, x| if beyond(x, e) { x } else { e }))
+        }
+    }
+}
+
+/// The extreme of every value under `beyond` (x replaces e when `beyond(x, e)`): in `LANES`
+/// independent lanes all starting at the first value, so the loop has no serial dependency
+/// and compiles to vector min/max; short slices fold in one lane.
+#[inline(always)]
+fn extreme_all<T: Copy + PartialOrd>(values: &[T], beyond: impl Fn(T, T) -> bool) -> Option<T> {
+    let &first = values.first()?;
+    let pick = |e: T, x: T| if beyond(x, e) { x } else { e };
+    if values.len() < 4 * LANES {
+        return Some(values.iter().fold(first, |e, &x| pick(e, x)));
+    }
+    let mut lanes = [first; LANES];
+    let blocks = values.chunks_exact(LANES);
+    let tail = blocks.remainder();
+    for block in blocks {
+        for (lane, &x) in lanes.iter_mut().zip(block) {
+            *lane = pick(*lane, x);
+        }
+    }
+    let across = lanes.iter().fold(first, |e, &x| pick(e, x));
+    Some(tail.iter().fold(across, |e, &x| pick(e, x)))
 }
 
 #[cfg(test)]
@@ -154,12 +182,53 @@ mod tests {
     }
 
     #[test]
-    fn min_max_respects_mask_and_empty_input() {
-        assert_eq!(
-            min_max(&[3, 1, 4, 1, 5], Some(&[true, false, true, false, false])),
-            Some((3, 4))
-        );
-        assert_eq!(min_max::<i64>(&[], None), None);
-        assert_eq!(min_max(&[2, 9], Some(&[false, false])), None);
+    fn extremes_in_lanes_match_one_pass() {
+        let values: Vec<i64> = (0..1003).map(|i| (i * 7919) % 1009 - 500).collect();
+        for len in [0, 1, 7, 8, 9, 31, 32, 33, 64, 1003] {
+            let slice = &values[..len];
+            let lo = slice.iter().copied().reduce(i64::min);
+            let hi = slice.iter().copied().reduce(i64::max);
+            assert_eq!(extreme(slice, None, true), lo, "min of {len} values");
+            assert_eq!(extreme(slice, None, false), hi, "max of {len} values");
+        }
+        let mut floats: Vec<f64> = (0..40).map(|i| f64::from((i * 13) % 37) - 9.0).collect();
+        floats[0] = f64::NAN;
+        for len in [10, 40] {
+            for want_min in [true, false] {
+                let got = extreme(&floats[..len], None, want_min).unwrap();
+                assert!(got.is_nan(), "a leading NaN stays ({len}, {want_min})");
+            }
+        }
+        floats[0] = 5.0;
+        floats[6] = f64::NAN;
+        floats[33] = f64::NAN;
+        for len in [10, 40] {
+            let kept: Vec<f64> = floats[..len]
+                .iter()
+                .copied()
+                .filter(|x| !x.is_nan())
+                .collect();
+            let lo = kept.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = kept.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(
+                extreme(&floats[..len], None, true),
+                Some(lo),
+                "later NaNs pass"
+            );
+            assert_eq!(
+                extreme(&floats[..len], None, false),
+                Some(hi),
+                "later NaNs pass"
+            );
+        }
+    }
+
+    #[test]
+    fn extremes_respect_mask_and_empty_input() {
+        let mask = [true, false, true, false, false];
+        assert_eq!(extreme(&[3, 1, 4, 1, 5], Some(&mask), true), Some(3));
+        assert_eq!(extreme(&[3, 1, 4, 1, 5], Some(&mask), false), Some(4));
+        assert_eq!(extreme::<i64>(&[], None, true), None);
+        assert_eq!(extreme(&[2, 9], Some(&[false, false]), false), None);
     }
 }
