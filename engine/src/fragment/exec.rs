@@ -629,14 +629,13 @@ fn runs(keys: &[Column<'_>], rows: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// A group's key and partial states, as a shard builds them.
-pub(super) type KeyedStates = (Vec<KeyPart>, Vec<AggState>);
-
 /// Groups by key, with their states.
 struct GroupTable<'c> {
     calls: &'c [AggregateCall],
     index: AHashMap<Vec<KeyPart>, usize>,
-    groups: Vec<KeyedStates>,
+    groups: Vec<(Vec<KeyPart>, Vec<AggState>)>,
+    /// Groups found whole some other way (a partition's timestamp runs), not indexed.
+    found: Vec<Group>,
     /// The slot found last: consecutive runs often share a key (a bar across a chunk edge).
     last: Option<usize>,
 }
@@ -647,6 +646,7 @@ impl<'c> GroupTable<'c> {
             calls,
             index: AHashMap::new(),
             groups: Vec::new(),
+            found: Vec::new(),
             last: None,
         }
     }
@@ -672,9 +672,8 @@ impl<'c> GroupTable<'c> {
     }
 
     /// Adds groups that no later row can belong to (a partition's, found some other way).
-    fn append(&mut self, groups: Vec<KeyedStates>) {
-        self.last = None;
-        self.groups.extend(groups);
+    fn append(&mut self, groups: Vec<Group>) {
+        self.found.extend(groups);
     }
 
     /// Stops finding the groups made so far (they stay in the output): for groups that no
@@ -706,17 +705,15 @@ impl<'c> GroupTable<'c> {
     }
 
     fn finish(self) -> Vec<Group> {
-        self.groups
-            .into_iter()
-            .map(|(key, states)| {
-                // Room for the finished aggregates the coordinator appends to the key.
-                let mut values = Vec::with_capacity(key.len() + states.len());
-                values.extend(key.iter().map(KeyPart::to_value));
-                Group {
-                    key: values,
-                    states,
-                }
-            })
-            .collect()
+        let hashed = self.groups.into_iter().map(|(key, states)| {
+            // Room for the finished aggregates the coordinator appends to the key.
+            let mut values = Vec::with_capacity(key.len() + states.len());
+            values.extend(key.iter().map(KeyPart::to_value));
+            Group {
+                key: values,
+                states,
+            }
+        });
+        hashed.chain(self.found).collect()
     }
 }

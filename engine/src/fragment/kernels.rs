@@ -24,6 +24,7 @@ impl AsF64 for i64 {
 }
 
 /// Number of `true` entries.
+#[inline]
 pub fn count_true(mask: &[bool]) -> u64 {
     mask.iter().map(|&b| u64::from(b)).sum()
 }
@@ -34,12 +35,20 @@ pub fn count_true(mask: &[bool]) -> u64 {
 /// (`x & 0xffff_ffff`); each half is summed in i64, which cannot overflow for up to
 /// `EXACT_SUM_ROWS_MAX` values, and the halves are recombined in i128. Example: for
 /// x = -1, hi = -1 and lo = 0xffff_ffff, and hi·2^32 + lo = -1.
+#[inline]
 pub fn sum_i64_exact(values: &[i64], keep: Option<&[bool]>) -> i128 {
     assert!(
         values.len() <= EXACT_SUM_ROWS_MAX,
         "exact sum of {} values",
         values.len()
     );
+    if values.len() < SHORT_ROWS && keep.is_none() {
+        // Too few for the split loop's setup to pay: add in i64, checking each step (exact
+        // unless it overflows, which sends the slice down the split path).
+        if let Some(sum) = values.iter().try_fold(0i64, |sum, &x| sum.checked_add(x)) {
+            return i128::from(sum);
+        }
+    }
     let (mut hi, mut lo) = (0i64, 0i64);
     match keep {
         None => {
@@ -61,8 +70,13 @@ pub fn sum_i64_exact(values: &[i64], keep: Option<&[bool]>) -> i128 {
 
 const LANES: usize = 8;
 
+/// Slices shorter than this are folded in one pass: lanes and their recombination cost more
+/// than they save (a short run of a bar).
+const SHORT_ROWS: usize = 4 * LANES;
+
 /// Sum of `values` where `keep`, in eight independent lanes (vectorizable, and a little more
 /// accurate than one running sum).
+#[inline]
 pub fn sum_f64<T: AsF64>(values: &[T], keep: Option<&[bool]>) -> f64 {
     match keep {
         None => lanes_sum(values.len(), |i| values[i].as_f64()),
@@ -74,6 +88,7 @@ pub fn sum_f64<T: AsF64>(values: &[T], keep: Option<&[bool]>) -> f64 {
 }
 
 /// Σ aᵢ·bᵢ where `keep`, in eight lanes.
+#[inline]
 pub fn dot_f64<A: AsF64, B: AsF64>(a: &[A], b: &[B], keep: Option<&[bool]>) -> f64 {
     let len = a.len().min(b.len());
     match keep {
@@ -109,6 +124,7 @@ fn lanes_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
 /// kept. A value replaces the running extreme only when it compares strictly beyond it, so a
 /// leading NaN stays and later NaNs are passed over; which of two equal zeros (-0.0, 0.0)
 /// comes back is unspecified.
+#[inline]
 pub fn extreme<T: Copy + PartialOrd>(
     values: &[T],
     keep: Option<&[bool]>,
@@ -133,8 +149,15 @@ pub fn extreme<T: Copy + PartialOrd>(
 fn extreme_all<T: Copy + PartialOrd>(values: &[T], beyond: impl Fn(T, T) -> bool) -> Option<T> {
     let &first = values.first()?;
     let pick = |e: T, x: T| if beyond(x, e) { x } else { e };
-    if values.len() < 4 * LANES {
-        return Some(values.iter().fold(first, |e, &x| pick(e, x)));
+    if values.len() < SHORT_ROWS {
+        // Two accumulators halve the chain of dependent compares.
+        let (mut even, mut odd) = (first, first);
+        let pairs = values.chunks_exact(2);
+        let tail = pairs.remainder();
+        for pair in pairs {
+            (even, odd) = (pick(even, pair[0]), pick(odd, pair[1]));
+        }
+        return Some(tail.iter().fold(pick(even, odd), |e, &x| pick(e, x)));
     }
     let mut lanes = [first; LANES];
     let blocks = values.chunks_exact(LANES);

@@ -12,11 +12,12 @@
 //! state adds the same slices with the same kernels as `AggState::update` would, so the two
 //! paths agree to the bit.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::ops::Range;
 
-use super::aggregate::{kept_rows, AggState, KeyPart, Sum};
-use super::exec::KeyedStates;
+use super::aggregate::{kept_rows, AggState, Sum};
+use super::exec::Group;
 use super::functions::bucket::TimeBucket;
 use super::kernels::{count_true, dot_f64, extreme, sum_f64, sum_i64_exact, AsF64};
 use super::plan::{AggregateCall, AggregateFunction, ScalarExpr};
@@ -250,6 +251,8 @@ pub(super) struct RunGroups<'p> {
     runs: Vec<Run>,
     /// The rows of the partition's last run: where the next one likely ends.
     run_rows_hint: usize,
+    /// The partition's last bucket and its last timestamp.
+    current: Option<(i64, i64)>,
 }
 
 impl<'p> RunGroups<'p> {
@@ -261,6 +264,7 @@ impl<'p> RunGroups<'p> {
             states: plan.kinds.iter().map(|_| States::Untyped).collect(),
             runs: Vec::new(),
             run_rows_hint: 0,
+            current: None,
         }
     }
 
@@ -269,6 +273,7 @@ impl<'p> RunGroups<'p> {
         self.buckets.clear();
         self.states.iter_mut().for_each(States::clear);
         self.run_rows_hint = 0;
+        self.current = None;
     }
 
     /// Number of groups found.
@@ -328,8 +333,7 @@ impl<'p> RunGroups<'p> {
         self.runs.clear();
         let mut start = 0;
         while start < timestamps.len() {
-            let bucket = self.plan.bucket.bucket(timestamps[start])?;
-            let last = self.plan.bucket.last_timestamp(bucket);
+            let (bucket, last) = self.bucket_of(timestamps[start])?;
             let end = run_end(timestamps, start, last, self.run_rows_hint);
             self.run_rows_hint = end - start;
             if keep.is_none_or(|k| k[start..end].contains(&true)) {
@@ -345,27 +349,43 @@ impl<'p> RunGroups<'p> {
         Ok(())
     }
 
-    /// The groups as (key, partial states), keys in GROUP BY order: `constants` are the other
-    /// keys' values, in order.
-    pub(super) fn partial_groups(
-        &self,
-        constants: &[Value],
-    ) -> Result<Vec<KeyedStates>, EngineError> {
-        let constants: Vec<KeyPart> = constants.iter().map(KeyPart::from_value).collect();
-        let position = self.plan.bucket_position;
+    /// The bucket of timestamp `ts` (at or after every timestamp seen in the partition) and its
+    /// last timestamp: the last run's, or the one after it, found without a division.
+    fn bucket_of(&mut self, ts: i64) -> Result<(i64, i64), EngineError> {
+        let bucket = self.plan.bucket;
+        let found = match self.current {
+            // A run continued from the previous chunk.
+            Some((b, last)) if ts <= last => (b, last),
+            current => match current.and_then(|(b, last)| bucket.following(b, last)) {
+                Some((next, next_last)) if ts <= next_last => (next, next_last),
+                _ => {
+                    let b = bucket.bucket(ts)?;
+                    (b, bucket.last_timestamp(b))
+                }
+            },
+        };
+        self.current = Some(found);
+        Ok(found)
+    }
+
+    /// The groups with their partial states, keys in GROUP BY order: `constants` are the other
+    /// keys' values, in order. Each key has room for the finished values the coordinator
+    /// appends.
+    pub(super) fn partial_groups(&self, constants: &[Value]) -> Result<Vec<Group>, EngineError> {
+        let position = self.plan.bucket_position.min(constants.len());
         let mut groups = Vec::with_capacity(self.buckets.len());
         for (group, &bucket) in self.buckets.iter().enumerate() {
-            let mut key = Vec::with_capacity(constants.len() + 1);
-            key.extend_from_slice(&constants[..position.min(constants.len())]);
-            key.push(KeyPart::Int(bucket));
-            key.extend_from_slice(constants.get(position..).unwrap_or_default());
+            let mut key = Vec::with_capacity(constants.len() + 1 + self.states.len());
+            key.extend_from_slice(&constants[..position]);
+            key.push(Value::Int(bucket));
+            key.extend_from_slice(&constants[position..]);
             let states = self
                 .states
                 .iter()
                 .zip(&self.plan.kinds)
                 .map(|(states, &kind)| partial_state(states, kind, group))
                 .collect::<Result<_, _>>()?;
-            groups.push((key, states));
+            groups.push(Group { key, states });
         }
         Ok(groups)
     }
@@ -523,37 +543,53 @@ fn pick_runs<T: Number>(
     runs: &[Run],
 ) {
     let is_kept = |row: usize| mask.is_none_or(|m| m[row]);
+    let masked = |rows: Range<usize>| mask.map(|m| &m[rows]);
+    let at = |row: usize| (timestamps[row], values[row]);
+    // One loop per kind: the kernel and the rule are fixed inside each.
+    match kind {
+        RunKind::Min => offer_each(picks, runs, kind, |rows| {
+            extreme(&values[rows.clone()], masked(rows), true).map(|e| (0, e))
+        }),
+        RunKind::Max => offer_each(picks, runs, kind, |rows| {
+            extreme(&values[rows.clone()], masked(rows), false).map(|e| (0, e))
+        }),
+        RunKind::First => offer_each(picks, runs, kind, |mut rows| {
+            rows.find(|&r| is_kept(r)).map(at)
+        }),
+        RunKind::Last => offer_each(picks, runs, kind, |mut rows| {
+            rows.rfind(|&r| is_kept(r)).map(at)
+        }),
+        RunKind::ArgMin => offer_each(picks, runs, kind, |rows| {
+            let first = rows.clone().find(|&r| is_kept(r))?;
+            Some(smallest_value_at_time(
+                values,
+                timestamps,
+                &is_kept,
+                first,
+                first..rows.end,
+            ))
+        }),
+        RunKind::ArgMax => offer_each(picks, runs, kind, |rows| {
+            let last = rows.clone().rfind(|&r| is_kept(r))?;
+            let walk = (rows.start..last + 1).rev();
+            Some(smallest_value_at_time(
+                values, timestamps, &is_kept, last, walk,
+            ))
+        }),
+        RunKind::Count | RunKind::Sum | RunKind::Avg | RunKind::Vwap => {}
+    }
+}
+
+/// Offers each run's `candidate` to its group's pick under `kind`'s rule.
+#[inline(always)]
+fn offer_each<T: Number>(
+    picks: &mut [Option<(i64, T)>],
+    runs: &[Run],
+    kind: RunKind,
+    candidate: impl Fn(Range<usize>) -> Option<(i64, T)>,
+) {
     for run in runs {
-        let rows = run.rows();
-        let candidate = match kind {
-            RunKind::Min | RunKind::Max => {
-                let want_min = kind == RunKind::Min;
-                extreme(&values[rows.clone()], mask.map(|m| &m[rows]), want_min).map(|e| (0, e))
-            }
-            RunKind::First => rows
-                .clone()
-                .find(|&r| is_kept(r))
-                .map(|r| (timestamps[r], values[r])),
-            RunKind::Last => rows
-                .clone()
-                .rev()
-                .find(|&r| is_kept(r))
-                .map(|r| (timestamps[r], values[r])),
-            RunKind::ArgMin => rows.clone().find(|&r| is_kept(r)).map(|first| {
-                smallest_value_at_time(values, timestamps, &is_kept, first, first..rows.end)
-            }),
-            RunKind::ArgMax => rows.clone().rev().find(|&r| is_kept(r)).map(|last| {
-                smallest_value_at_time(
-                    values,
-                    timestamps,
-                    &is_kept,
-                    last,
-                    (rows.start..last + 1).rev(),
-                )
-            }),
-            RunKind::Count | RunKind::Sum | RunKind::Avg | RunKind::Vwap => None,
-        };
-        if let Some(candidate) = candidate {
+        if let Some(candidate) = candidate(run.rows()) {
             offer(&mut picks[run.group], candidate, kind);
         }
     }
@@ -580,6 +616,7 @@ fn smallest_value_at_time<T: Number>(
 
 /// Keeps `candidate` in `pick` when it wins under `kind`'s rule, the rule `AggState::merge`
 /// applies to the same partial states (`keep_better`, `keep_edge`, `offer_arg`).
+#[inline(always)]
 fn offer<T: Number>(pick: &mut Option<(i64, T)>, candidate: (i64, T), kind: RunKind) {
     let wins = match pick {
         None => true,
@@ -677,63 +714,67 @@ fn pick_state<T: Number>(pick: Option<(i64, T)>, kind: RunKind) -> Result<AggSta
 /// Every group's finished value, as `AggState::finish` gives it: NULL over no rows (count: 0),
 /// an integer sum outside Int64 an overflow error.
 fn finish_states(states: &States, kind: RunKind) -> Result<Column<'static>, EngineError> {
-    let nulls = |present: &mut dyn Iterator<Item = bool>| {
-        let mask: Vec<bool> = present.map(|p| !p).collect();
-        mask.contains(&true).then(|| mask.into())
-    };
-    let averaged = |sums: Vec<f64>, counts: &[u64]| Column {
-        data: Vector::Float(sums.into()),
-        nulls: nulls(&mut counts.iter().map(|&n| n > 0)),
-    };
+    let counted = |counts: &[u64]| null_mask(counts.iter().map(|&n| n > 0));
     Ok(match states {
         States::Untyped => Column::new(Vector::Int(Vec::new().into())),
         States::Count(counts) => {
             Column::new(Vector::Int(counts.iter().map(|&n| n as i64).collect()))
         }
-        States::IntSum(sums, counts) if kind == RunKind::Avg => averaged(
-            sums.iter()
-                .zip(counts)
-                .map(|(&s, &n)| s as f64 / n as f64)
-                .collect(),
-            counts,
-        ),
-        States::FloatSum(sums, counts) if kind == RunKind::Avg => averaged(
-            sums.iter()
-                .zip(counts)
-                .map(|(&s, &n)| s / n as f64)
-                .collect(),
-            counts,
-        ),
+        States::IntSum(sums, counts) if kind == RunKind::Avg => Column {
+            data: Vector::Float(
+                sums.iter()
+                    .zip(counts)
+                    .map(|(&s, &n)| s as f64 / n as f64)
+                    .collect(),
+            ),
+            nulls: counted(counts),
+        },
+        States::FloatSum(sums, counts) if kind == RunKind::Avg => Column {
+            data: Vector::Float(
+                sums.iter()
+                    .zip(counts)
+                    .map(|(&s, &n)| s / n as f64)
+                    .collect(),
+            ),
+            nulls: counted(counts),
+        },
         States::IntSum(sums, counts) => {
-            let overflow = || EngineError::Overflow {
-                function: kind.function().to_string(),
-            };
-            let values = sums
-                .iter()
-                .map(|&s| i64::try_from(s).map_err(|_| overflow()))
-                .collect::<Result<Vec<i64>, _>>()?;
+            let within = |&s: &i128| i64::try_from(s).is_ok();
+            if !sums.iter().all(within) {
+                return Err(EngineError::Overflow {
+                    function: kind.function().to_string(),
+                });
+            }
             Column {
-                data: Vector::Int(values.into()),
-                nulls: nulls(&mut counts.iter().map(|&n| n > 0)),
+                data: Vector::Int(sums.iter().map(|&s| s as i64).collect()),
+                nulls: counted(counts),
             }
         }
         States::FloatSum(sums, counts) => Column {
             data: Vector::Float(sums.clone().into()),
-            nulls: nulls(&mut counts.iter().map(|&n| n > 0)),
+            nulls: counted(counts),
         },
         States::IntPick(picks) => Column {
             data: Vector::Int(picks.iter().map(|p| p.map_or(0, |(_, v)| v)).collect()),
-            nulls: nulls(&mut picks.iter().map(Option::is_some)),
+            nulls: null_mask(picks.iter().map(Option::is_some)),
         },
         States::FloatPick(picks) => Column {
             data: Vector::Float(picks.iter().map(|p| p.map_or(0.0, |(_, v)| v)).collect()),
-            nulls: nulls(&mut picks.iter().map(Option::is_some)),
+            nulls: null_mask(picks.iter().map(Option::is_some)),
         },
         States::Vwap(sums) => Column {
             data: Vector::Float(sums.iter().map(|&(pv, v, _)| pv / v).collect()),
-            nulls: nulls(&mut sums.iter().map(|&(_, _, n)| n > 0)),
+            nulls: null_mask(sums.iter().map(|&(_, _, n)| n > 0)),
         },
     })
+}
+
+/// The NULL mask of groups where `present` is false; `None` (no mask) when every one is there.
+fn null_mask(present: impl Iterator<Item = bool> + Clone) -> Option<Cow<'static, [bool]>> {
+    if present.clone().all(|p| p) {
+        return None;
+    }
+    Some(present.map(|p| !p).collect())
 }
 
 #[cfg(test)]

@@ -74,6 +74,19 @@ impl TimeBucket {
         }
     }
 
+    /// The bucket right after `bucket` (whose last timestamp is `last`) and its last timestamp,
+    /// when buckets have one width and that costs no division; `None` otherwise.
+    pub fn following(self, bucket: i64, last: i64) -> Option<(i64, i64)> {
+        let (next, step) = match self {
+            TimeBucket::IntDiv(step) if bucket >= 0 => (bucket.checked_add(1)?, step),
+            TimeBucket::FloorDiv(step) => (bucket.checked_add(1)?, step),
+            TimeBucket::Xbar(step) => (bucket.checked_add(step)?, step),
+            // Bucket 0 of a truncating division is twice as wide; the rest vary in width.
+            TimeBucket::IntDiv(_) | TimeBucket::Identity | TimeBucket::Calendar(_) => return None,
+        };
+        Some((next, last.checked_add(step)?))
+    }
+
     /// The largest timestamp in `bucket` (a value `bucket()` returned); `i64::MAX` when the
     /// bucket reaches past the largest timestamp.
     ///
@@ -163,15 +176,25 @@ mod tests {
         assert_eq!(of(&call(ScalarFunction::Abs, vec![ts])), None);
     }
 
-    /// `last_timestamp(bucket(t))` is in t's bucket, and the next timestamp is not.
+    /// `last_timestamp(bucket(t))` is in t's bucket, and the next timestamp is not; the
+    /// following bucket, when given, is that next timestamp's, with its last timestamp.
     fn assert_bucket_ends(bucket: TimeBucket, timestamps: impl Iterator<Item = i64>) {
         for t in timestamps {
             let b = bucket.bucket(t).unwrap();
             let last = bucket.last_timestamp(b);
             assert!(last >= t, "{bucket:?}: {t} in bucket {b} ending at {last}");
             assert_eq!(bucket.bucket(last).unwrap(), b, "{bucket:?} at {t}");
-            if last < i64::MAX {
-                assert_ne!(bucket.bucket(last + 1).unwrap(), b, "{bucket:?} at {t}");
+            if last == i64::MAX {
+                continue;
+            }
+            let next = bucket.bucket(last + 1).unwrap();
+            assert_ne!(next, b, "{bucket:?} at {t}");
+            if let Some(following) = bucket.following(b, last) {
+                assert_eq!(
+                    following,
+                    (next, bucket.last_timestamp(next)),
+                    "{bucket:?} at {t}"
+                );
             }
         }
     }
