@@ -280,18 +280,35 @@ fn runs_under_a_row_filter_and_a_time_window_skip_empty_runs() {
 #[test]
 fn runs_agree_bit_for_bit_with_hashed_groups_first_and_last_included() {
     let (mut db, _) = market();
-    let select = format!("symbol, xbar(ts, 700) AS b, {BAR_AGGREGATES}, first(price), last(price)");
-    let runs = format!("SELECT {select} FROM t GROUP BY symbol, b ORDER BY symbol, b");
-    // count(DISTINCT) has no run state: the whole fragment hashes its groups.
-    let hashed = format!(
-        "SELECT {select}, count(DISTINCT volume) FROM t GROUP BY symbol, b ORDER BY symbol, b"
-    );
-    assert!(explain(&mut db, &runs).contains("as timestamp runs"));
-    assert!(!explain(&mut db, &hashed).contains("as timestamp runs"));
-    let (by_runs, by_hash) = (db.rows(&runs), db.rows(&hashed));
-    assert_eq!(by_runs.len(), by_hash.len());
-    for (a, b) in by_runs.iter().zip(&by_hash) {
-        assert_eq!(a[..], b[..a.len()]);
+    let aggregates = format!("{BAR_AGGREGATES}, first(price), last(price)");
+    // Keys in either order, and a constant key between them.
+    for keys in [
+        "symbol, xbar(ts, 700) AS b",
+        "xbar(ts, 700) AS b, 7 AS seven, symbol",
+    ] {
+        let group_by = if keys.contains("seven") {
+            "b, seven, symbol"
+        } else {
+            "symbol, b"
+        };
+        let runs =
+            format!("SELECT {keys}, {aggregates} FROM t GROUP BY {group_by} ORDER BY symbol, b");
+        // count(DISTINCT) has no run state: the whole fragment hashes its groups.
+        let hashed = format!(
+            "SELECT {keys}, {aggregates}, count(DISTINCT volume) FROM t GROUP BY {group_by} \
+             ORDER BY symbol, b"
+        );
+        assert!(
+            explain(&mut db, &runs).contains("as timestamp runs"),
+            "{runs}"
+        );
+        assert!(!explain(&mut db, &hashed).contains("as timestamp runs"));
+        let (by_runs, by_hash) = (db.rows(&runs), db.rows(&hashed));
+        assert!(by_runs.len() > 500);
+        assert_eq!(by_runs.len(), by_hash.len());
+        for (a, b) in by_runs.iter().zip(&by_hash) {
+            assert_eq!(a[..], b[..a.len()]);
+        }
     }
 }
 
@@ -593,4 +610,81 @@ fn explain_shows_the_nested_aggregate_and_its_runs() {
         ),
         "{plan}"
     );
+}
+
+#[test]
+fn computed_and_constant_arguments_and_states_without_runs_agree() {
+    let (mut db, trades) = market();
+    let arrival = market_arrival(trades.len());
+    // A computed argument, of another type than the column it reads, through run states.
+    let bound = 60_000;
+    let sql = format!(
+        "SELECT symbol, intDiv(ts, 700) AS b, count(), count(), \
+         sum(CASE WHEN ts < {bound} THEN volume ELSE 0.5 END) FROM t GROUP BY symbol, b \
+         ORDER BY symbol, b"
+    );
+    // (rows, Σ of the CASE, rows it added)
+    let mut want: BTreeMap<(i64, i64), (i64, f64, i64)> = BTreeMap::new();
+    for &i in &arrival {
+        let t = &trades[i];
+        let entry = want.entry((t.symbol, t.ts / BAR)).or_default();
+        entry.0 += 1;
+        let value = if t.ts < bound {
+            t.volume.map(|v| v as f64)
+        } else {
+            Some(0.5)
+        };
+        if let Some(v) = value {
+            entry.1 += v;
+            entry.2 += 1;
+        }
+    }
+    let want: Vec<Vec<Value>> = want
+        .into_iter()
+        .map(|((s, b), (n, sum, added))| {
+            let sum = (added > 0).then_some(sum);
+            vec![
+                Value::Int(s),
+                Value::Int(b),
+                Value::Int(n),
+                Value::Int(n),
+                float(sum),
+            ]
+        })
+        .collect();
+    let got = db.rows(&sql);
+    assert_rows_close(&got, &want, &sql);
+    // The same shapes under a second aggregate, a constant argument (sum(1): every partition
+    // falls back), and inner aggregates with no run state.
+    for inner in [
+        "count() AS n, sum(CASE WHEN ts < 60000 THEN volume ELSE 0.5 END) AS v",
+        "sum(1) AS n, max(price) AS v",
+        "stddev_pop(price) AS n, count(DISTINCT volume) AS v",
+    ] {
+        let nested = format!(
+            "SELECT count(), sum(n), max(v) FROM (SELECT symbol, intDiv(ts, 700) AS b, \
+             {inner} FROM t GROUP BY symbol, b) AS bars"
+        );
+        assert_same_on_shards_and_coordinator(&mut db, &nested);
+    }
+}
+
+#[test]
+fn string_symbols_are_one_constant_per_partition() {
+    let mut db = TwoShards::new();
+    db.rows("CREATE TABLE s (symbol SYMBOL, ts TIMESTAMP, price FLOAT64)");
+    let mut next = common::below(0xC0FFEE);
+    let rows: Vec<String> = (0..3_000)
+        .map(|i| format!("('S{}', {}, {}.5)", next(7), 10 * i, next(90)))
+        .collect();
+    db.rows(&format!("INSERT INTO s VALUES {}", rows.join(", ")));
+    let sql = "SELECT symbol, count(), max(h), count(DISTINCT symbol) FROM (SELECT symbol, \
+               xbar(ts, 500) AS b, max(price) AS h FROM s GROUP BY symbol, b) AS bars \
+               GROUP BY symbol ORDER BY symbol";
+    let got = assert_same_on_shards_and_coordinator(&mut db, sql);
+    assert_eq!(got.len(), 7);
+    assert!(got
+        .iter()
+        .all(|r| matches!(&r[0], Value::Str(s) if s.starts_with('S'))));
+    assert!(got.iter().all(|r| r[3] == Value::Int(1)));
 }

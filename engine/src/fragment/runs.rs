@@ -781,6 +781,48 @@ fn null_mask(present: impl Iterator<Item = bool> + Clone) -> Option<Cow<'static,
 mod tests {
     use super::*;
 
+    fn ints(values: Vec<i64>) -> Column<'static> {
+        Column::new(Vector::Int(values.into()))
+    }
+
+    #[test]
+    fn a_chunk_of_another_argument_kind_is_refused_whole() {
+        let calls = [AggregateCall {
+            function: AggregateFunction::Sum,
+            args: vec![ScalarExpr::Column(2)],
+        }];
+        let key = ScalarExpr::Function {
+            function: crate::fragment::functions::ScalarFunction::IntDiv,
+            args: vec![ScalarExpr::Column(1), ScalarExpr::Literal(Value::Int(10))],
+        };
+        let plan = RunPlan::of(&[ScalarExpr::Column(0), key], &calls, 1, 0).unwrap();
+        let mut found = RunGroups::new(&plan);
+        assert!(found
+            .add(&[1, 5, 12], &[vec![ints(vec![1, 2, 3])]], None)
+            .unwrap());
+        assert_eq!(found.groups_count(), 2);
+        // Floats after integers, and a constant: nothing added, the caller goes the general way.
+        let floats = Column::new(Vector::Float(vec![0.5, 1.5].into()));
+        assert!(!found.add(&[14, 25], &[vec![floats]], None).unwrap());
+        let constant = Column::constant(Value::Int(7));
+        assert!(!found.add(&[14, 25], &[vec![constant]], None).unwrap());
+        assert_eq!(found.groups_count(), 2);
+        // A new partition may take the other kind.
+        found.reset();
+        let floats = Column::new(Vector::Float(vec![0.5, 1.5].into()));
+        assert!(found.add(&[14, 25], &[vec![floats]], None).unwrap());
+        let groups = found.partial_groups(&[Value::Int(3)]).unwrap();
+        let sums: Vec<&AggState> = groups.iter().map(|g| &g.states[0]).collect();
+        assert_eq!(
+            sums,
+            [
+                &AggState::Sum(Sum::Float(0.5)),
+                &AggState::Sum(Sum::Float(1.5))
+            ]
+        );
+        assert_eq!(groups[1].key, [Value::Int(3), Value::Int(2)]);
+    }
+
     #[test]
     fn run_end_finds_the_first_later_bucket_for_short_and_long_runs() {
         // Runs of 1 to 5000 rows (inside a block, at its edges, longer), at the end too.
