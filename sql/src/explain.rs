@@ -5,6 +5,7 @@
 use quecto_engine::fragment::plan::{
     AggregateCall, AsofJoin, BinaryOp, FragmentOutput, ScalarExpr, SortKey,
 };
+use quecto_engine::fragment::runs::groups_by_runs;
 use quecto_engine::fragment::window::TimeWindow;
 use quecto_engine::schema::TableSchema;
 
@@ -42,14 +43,40 @@ pub fn explain_lines(
         FragmentOutput::Aggregate {
             group_by,
             aggregates,
+            reaggregate,
         } => {
-            let keys: Vec<String> = group_by.iter().map(|e| expr_text(e, &column)).collect();
-            let calls: Vec<String> = aggregates.iter().map(|c| call_text(c, &column)).collect();
-            lines.push(format!(
-                "    PartialAggregate: group by [{}], states [{}]",
-                keys.join(", "),
-                calls.join(", ")
-            ));
+            let symbol = ScalarExpr::Column(schema.symbol_index);
+            let one_partition = plan.fragment.symbols.as_ref().is_some_and(|k| k.len() == 1);
+            let runs = groups_by_runs(
+                group_by,
+                aggregates,
+                schema.timestamp_index,
+                schema.symbol_index,
+            ) && (group_by.contains(&symbol) || one_partition);
+            let first = aggregate_text(group_by, aggregates, runs, &column);
+            match reaggregate {
+                None => lines.push(format!("    PartialAggregate: {first}")),
+                Some(second) => {
+                    let finished = |index: usize| match group_by.get(index) {
+                        Some(key) => expr_text(key, &column),
+                        None => aggregates
+                            .get(index - group_by.len())
+                            .map_or_else(|| format!("#{index}"), |c| call_text(c, &column)),
+                    };
+                    lines.push(format!(
+                        "    PartialAggregate: {} of each partition's finished groups \
+                         (nested aggregate on the shards)",
+                        aggregate_text(&second.group_by, &second.aggregates, false, &finished)
+                    ));
+                    if let Some(filter) = &second.filter {
+                        lines.push(format!(
+                            "      Finished groups kept: {}",
+                            expr_text(filter, &finished)
+                        ));
+                    }
+                    lines.push(format!("      Groups finished per partition: {first}"));
+                }
+            }
         }
         FragmentOutput::Rows {
             columns,
@@ -196,6 +223,27 @@ fn sort_text(keys: &[SortKey], column: &dyn Fn(usize) -> String) -> String {
         })
         .collect();
     keys.join(", ")
+}
+
+/// `group by [keys], states [calls]`, saying when groups are found as timestamp runs.
+fn aggregate_text(
+    group_by: &[ScalarExpr],
+    aggregates: &[AggregateCall],
+    runs: bool,
+    column: &dyn Fn(usize) -> String,
+) -> String {
+    let keys: Vec<String> = group_by.iter().map(|e| expr_text(e, column)).collect();
+    let calls: Vec<String> = aggregates.iter().map(|c| call_text(c, column)).collect();
+    format!(
+        "group by [{}]{}, states [{}]",
+        keys.join(", "),
+        if runs {
+            " as timestamp runs per partition (no hashing)"
+        } else {
+            ""
+        },
+        calls.join(", ")
+    )
 }
 
 fn call_text(call: &AggregateCall, column: &dyn Fn(usize) -> String) -> String {

@@ -623,6 +623,7 @@ fn plan_aggregate(
     let output = FragmentOutput::Aggregate {
         group_by: scope.group_exprs,
         aggregates: scope.calls,
+        reaggregate: None,
     };
     Ok((output, merge, columns))
 }

@@ -9,7 +9,10 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::TwoShards;
+use quecto_engine::fragment::plan::FragmentOutput;
+use quecto_engine::storage::chunk::CHUNK_ROWS_MAX;
 use quecto_engine::types::Value;
+use quecto_sql::statement::{plan_sql, Plan};
 
 /// (symbol, ts, volume) rows: 9 symbols, 45,000 rows, so the busiest partitions fill two
 /// chunks; inserted in two interleaved halves (out of order).
@@ -101,4 +104,58 @@ fn explain_says_how_groups_are_merged() {
     );
     let by_volume = merge_line("EXPLAIN SELECT volume, count() FROM t GROUP BY volume");
     assert!(by_volume.starts_with("Merge: combine"), "{by_volume}");
+}
+
+/// (symbol, count, sum of volume) per symbol, in symbol order.
+fn per_symbol(rows: &[(i64, i64, i64)]) -> Vec<Vec<i64>> {
+    let mut expected: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for &(symbol, _, volume) in rows {
+        let entry = expected.entry(symbol).or_default();
+        entry.0 += 1;
+        entry.1 += volume;
+    }
+    expected
+        .into_iter()
+        .map(|(s, (c, v))| vec![s, c, v])
+        .collect()
+}
+
+#[test]
+fn symbol_groups_answer_from_every_whole_chunks_memo_and_appends_refresh_it() {
+    let (mut db, mut rows) = bars();
+    let sql = "SELECT symbol, count(), sum(volume) FROM t GROUP BY symbol ORDER BY symbol";
+    assert_eq!(ints(&db.rows(sql)), per_symbol(&rows));
+    let Plan::Select(plan) = plan_sql(sql, &db).unwrap() else {
+        panic!("{sql} is a SELECT")
+    };
+    let FragmentOutput::Aggregate { aggregates, .. } = &plan.fragment.output else {
+        panic!("{sql} aggregates")
+    };
+    // Partial chunks (each partition's last) memoize too: the second run merges states.
+    let partial_chunks = || {
+        db.stores
+            .iter()
+            .flat_map(|s| &s.table("t").unwrap().partitions)
+            .flat_map(|p| &p.chunks)
+            .filter(|c| c.rows_count < CHUNK_ROWS_MAX)
+    };
+    assert!(partial_chunks().count() >= 5);
+    let memos: Vec<(usize, bool)> = partial_chunks()
+        .map(|c| (c.rows_count, c.memo.get(&aggregates[1]).is_some()))
+        .collect();
+    assert!(memos.iter().all(|m| m.1), "{memos:?} {aggregates:?}");
+    // In order (into the last chunks) and out of order (merged into earlier ones).
+    let appended: Vec<(i64, i64, i64)> = (0..9)
+        .map(|s| (s, 500_000 + s, 1_000 + s))
+        .chain((0..9).map(|s| (s, 15 + 10 * s, 7)))
+        .collect();
+    for (symbol, ts, volume) in &appended {
+        db.rows(&format!("INSERT INTO t VALUES ({symbol}, {ts}, {volume})"));
+        rows.push((*symbol, *ts, *volume));
+        assert_eq!(
+            ints(&db.rows(sql)),
+            per_symbol(&rows),
+            "after ({symbol}, {ts})"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use ahash::AHashSet;
 
-use super::kernels::{count_true, dot_f64, min_max, sum_f64, sum_i64_exact};
+use super::kernels::{count_true, dot_f64, extreme, sum_f64, sum_i64_exact};
 use super::moments::Moments;
 use super::plan::AggregateFunction;
 use super::quantile::{quantile_cont, quantile_disc};
@@ -167,7 +167,7 @@ impl AggState {
         args: &[Column<'_>],
         rows: &UpdateRows<'_>,
     ) -> Result<(), EngineError> {
-        let keep = effective_keep(args, rows);
+        let keep = kept_rows(args, rows.range.clone(), rows.keep);
         let keep = keep.as_deref();
         let r = rows.range.clone();
         let kept_count = keep.map_or(r.len() as u64, count_true);
@@ -354,10 +354,14 @@ fn key_value(args: &[Value]) -> Result<(Value, Value), EngineError> {
     Ok((argument(args, 1)?.clone(), argument(args, 0)?.clone()))
 }
 
-/// The filter's keep-mask restricted to `rows.range`, with NULL arguments removed.
-fn effective_keep<'a>(args: &[Column<'_>], rows: &UpdateRows<'a>) -> Option<Cow<'a, [bool]>> {
-    let r = rows.range.clone();
-    let mut keep: Option<Cow<'a, [bool]>> = rows.keep.map(|k| Cow::Borrowed(&k[r.clone()]));
+/// The rows of `range` an aggregate of `args` adds: those the filter's mask `keep` (over the
+/// whole chunk; `None` = all) keeps, less those where an argument is NULL. `None` = all.
+pub(super) fn kept_rows<'a>(
+    args: &[Column<'_>],
+    r: Range<usize>,
+    keep: Option<&'a [bool]>,
+) -> Option<Cow<'a, [bool]>> {
+    let mut keep: Option<Cow<'a, [bool]>> = keep.map(|k| Cow::Borrowed(&k[r.clone()]));
     for arg in args {
         let null_rows: Option<Cow<'_, [bool]>> = match (&arg.data, &arg.nulls) {
             (Vector::Const(v), _) if v.is_null() => Some(Cow::Owned(vec![true; r.len()])),
@@ -488,12 +492,8 @@ fn extreme_update(
     want_min: bool,
 ) {
     let candidate = match &column.data {
-        Vector::Int(v) => {
-            min_max(&v[range], keep).map(|(lo, hi)| Value::Int(if want_min { lo } else { hi }))
-        }
-        Vector::Float(v) => {
-            min_max(&v[range], keep).map(|(lo, hi)| Value::Float(if want_min { lo } else { hi }))
-        }
+        Vector::Int(v) => extreme(&v[range], keep, want_min).map(Value::Int),
+        Vector::Float(v) => extreme(&v[range], keep, want_min).map(Value::Float),
         _ => range
             .enumerate()
             .filter(|(offset, _)| keep.is_none_or(|k| k[*offset]))

@@ -13,11 +13,21 @@ use crate::storage::chunk::{Chunk, ColumnData};
 use crate::storage::dictionary::SymbolDictionary;
 use crate::types::Value;
 
-/// What an expression can see: a window of consecutive rows of one chunk of one partition.
+/// Where the columns an expression reads come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// A stored chunk of a partition: columns by schema index.
+    Chunk(&'a Chunk),
+    /// Columns computed in memory, by position: a partition's finished groups, which a
+    /// second aggregate reads.
+    Columns(&'a [Column<'a>]),
+}
+
+/// What an expression can see: a window of consecutive rows of one source of one partition.
 pub struct EvalContext<'a> {
-    /// The chunk.
-    pub chunk: &'a Chunk,
-    /// The rows of the chunk in view; row 0 of every evaluated column is `window.start`.
+    /// The columns.
+    pub source: Source<'a>,
+    /// The rows in view; row 0 of every evaluated column is `window.start`.
     pub window: Range<usize>,
     /// The partition's symbol (the value of the symbol column on every row).
     pub key: &'a SymbolKey,
@@ -33,8 +43,23 @@ impl<'a> EvalContext<'a> {
         dictionary: &'a SymbolDictionary,
     ) -> EvalContext<'a> {
         EvalContext {
-            chunk,
+            source: Source::Chunk(chunk),
             window: 0..chunk.rows_count,
+            key,
+            dictionary,
+        }
+    }
+
+    /// A view of `rows` rows of in-memory `columns`, each that long (or constant).
+    pub fn over_columns(
+        columns: &'a [Column<'a>],
+        rows: usize,
+        key: &'a SymbolKey,
+        dictionary: &'a SymbolDictionary,
+    ) -> EvalContext<'a> {
+        EvalContext {
+            source: Source::Columns(columns),
+            window: 0..rows,
             key,
             dictionary,
         }
@@ -45,26 +70,91 @@ impl<'a> EvalContext<'a> {
         self.window.len()
     }
 
-    /// The timestamps of the rows in view (empty when `timestamp_index` is not a timestamp).
+    /// The chunk in view, when the source is one.
+    pub fn chunk(&self) -> Option<&'a Chunk> {
+        match self.source {
+            Source::Chunk(chunk) => Some(chunk),
+            Source::Columns(_) => None,
+        }
+    }
+
+    /// The timestamps of the rows in view (empty when `timestamp_index` is not a timestamp, or
+    /// the source has no designated timestamp).
     pub fn timestamps(&self, timestamp_index: usize) -> &'a [i64] {
-        self.chunk
-            .timestamps(timestamp_index)
-            .get(self.window.clone())
+        self.chunk()
+            .and_then(|chunk| chunk.timestamps(timestamp_index).get(self.window.clone()))
             .unwrap_or(&[])
     }
 
-    /// The rows at `indices` (positions in view) as a chunk of their own.
-    pub(crate) fn take(&self, indices: &[u32]) -> Chunk {
-        let offset = self.window.start as u32;
-        let rows: Vec<u32> = indices.iter().map(|&i| i + offset).collect();
-        self.chunk.take(&rows)
+    /// The rows at `indices` (positions in view) as a source of their own.
+    pub(crate) fn take(&self, indices: &[u32]) -> Taken {
+        match self.source {
+            Source::Chunk(chunk) => {
+                let offset = self.window.start as u32;
+                let rows: Vec<u32> = indices.iter().map(|&i| i + offset).collect();
+                Taken::Chunk(chunk.take(&rows))
+            }
+            Source::Columns(columns) => Taken::Columns(
+                columns
+                    .iter()
+                    .map(|c| take_rows(c, self.window.start, indices))
+                    .collect(),
+                indices.len(),
+            ),
+        }
     }
+}
+
+/// Rows taken out of a source (`EvalContext::take`), owned.
+pub(crate) enum Taken {
+    /// Rows of a chunk.
+    Chunk(Chunk),
+    /// Rows of in-memory columns, and how many.
+    Columns(Vec<Column<'static>>, usize),
+}
+
+impl Taken {
+    /// A view of every taken row, for the partition of `key`.
+    pub(crate) fn context<'b>(
+        &'b self,
+        key: &'b SymbolKey,
+        dictionary: &'b SymbolDictionary,
+    ) -> EvalContext<'b> {
+        match self {
+            Taken::Chunk(chunk) => EvalContext::whole(chunk, key, dictionary),
+            Taken::Columns(columns, rows) => {
+                EvalContext::over_columns(columns, *rows, key, dictionary)
+            }
+        }
+    }
+}
+
+/// Rows `offset + indices` of `column`, owned.
+fn take_rows(column: &Column<'_>, offset: usize, indices: &[u32]) -> Column<'static> {
+    fn gather<T: Copy>(values: &[T], offset: usize, indices: &[u32]) -> Vec<T> {
+        indices
+            .iter()
+            .map(|&i| values[offset + i as usize])
+            .collect()
+    }
+    let data = match &column.data {
+        Vector::Int(v) => Vector::Int(Cow::Owned(gather(v, offset, indices))),
+        Vector::Float(v) => Vector::Float(Cow::Owned(gather(v, offset, indices))),
+        Vector::Bool(v) => Vector::Bool(Cow::Owned(gather(v, offset, indices))),
+        Vector::Sym(v) => Vector::Sym(Cow::Owned(gather(v, offset, indices))),
+        Vector::Const(value) => Vector::Const(value.clone()),
+    };
+    let nulls = column
+        .nulls
+        .as_ref()
+        .map(|mask| Cow::Owned(gather(mask, offset, indices)));
+    Column { data, nulls }
 }
 
 /// Evaluates `expr` over every row of the context's chunk.
 pub fn evaluate<'a>(expr: &ScalarExpr, ctx: &EvalContext<'a>) -> Result<Column<'a>, EngineError> {
     match expr {
-        ScalarExpr::Column(index) => Ok(column(ctx, *index)),
+        ScalarExpr::Column(index) => column(ctx, *index),
         ScalarExpr::Literal(value) => Ok(Column::constant(value.clone())),
         ScalarExpr::Binary { op, left, right } => {
             let (l, r) = (evaluate(left, ctx)?, evaluate(right, ctx)?);
@@ -96,8 +186,20 @@ pub fn evaluate<'a>(expr: &ScalarExpr, ctx: &EvalContext<'a>) -> Result<Column<'
     }
 }
 
-fn column<'a>(ctx: &EvalContext<'a>, index: usize) -> Column<'a> {
-    let stored = &ctx.chunk.columns[index];
+fn column<'a>(ctx: &EvalContext<'a>, index: usize) -> Result<Column<'a>, EngineError> {
+    match ctx.source {
+        Source::Chunk(chunk) => Ok(stored_column(ctx, chunk, index)),
+        Source::Columns(columns) => {
+            let column = columns.get(index).ok_or_else(|| EngineError::Internal {
+                detail: format!("column #{index} of {} in memory", columns.len()),
+            })?;
+            Ok(window_of(column, ctx.window.clone()))
+        }
+    }
+}
+
+fn stored_column<'a>(ctx: &EvalContext<'a>, chunk: &'a Chunk, index: usize) -> Column<'a> {
+    let stored = &chunk.columns[index];
     let rows = ctx.window.clone();
     let data = match &stored.data {
         ColumnData::Int64(v) | ColumnData::Timestamp(v) => Vector::Int(Cow::Borrowed(&v[rows])),
@@ -118,6 +220,24 @@ fn column<'a>(ctx: &EvalContext<'a>, index: usize) -> Column<'a> {
             .nulls
             .as_deref()
             .map(|mask| Cow::Borrowed(&mask[ctx.window.clone()])),
+    }
+}
+
+/// Rows `rows` of an in-memory column, borrowed.
+fn window_of<'a>(column: &'a Column<'a>, rows: Range<usize>) -> Column<'a> {
+    let data = match &column.data {
+        Vector::Int(v) => Vector::Int(Cow::Borrowed(&v[rows.clone()])),
+        Vector::Float(v) => Vector::Float(Cow::Borrowed(&v[rows.clone()])),
+        Vector::Bool(v) => Vector::Bool(Cow::Borrowed(&v[rows.clone()])),
+        Vector::Sym(v) => Vector::Sym(Cow::Borrowed(&v[rows.clone()])),
+        Vector::Const(value) => Vector::Const(value.clone()),
+    };
+    Column {
+        data,
+        nulls: column
+            .nulls
+            .as_deref()
+            .map(|mask| Cow::Borrowed(&mask[rows])),
     }
 }
 

@@ -1,17 +1,26 @@
 //! Runs a `Fragment` against a shard's store: choose partitions (by symbol), prune chunks by
 //! zone maps, filter, then build partial aggregates per group or collect rows.
+//!
+//! Groups that cannot span partitions (keyed by the symbol, or one partition scanned) are built
+//! a partition at a time: by timestamp runs when the keys allow it (`runs`), else by key runs
+//! found in each chunk and a hash of the keys. Whole chunks of partition-constant groups merge
+//! their memoized states. A fragment with a second aggregate (`Reaggregate`) finishes each
+//! partition's groups into columns and aggregates those, returning only the second
+//! aggregate's states.
 
 use ahash::AHashMap;
 
 use super::aggregate::{AggState, KeyPart, UpdateRows};
 use super::eval::{evaluate, selection, EvalContext};
-use super::plan::{AggregateCall, Fragment, FragmentOutput, ScalarExpr, SortKey};
+use super::plan::{
+    AggregateCall, AggregateFunction, Fragment, FragmentOutput, Reaggregate, ScalarExpr, SortKey,
+};
 use super::prune::{verdict, PruneContext, Verdict};
+use super::runs::{RunGroups, RunPlan};
 use super::vector::Column;
 use super::window::TimeWindow;
 use crate::error::EngineError;
 use crate::storage::chunk::Chunk;
-use crate::storage::chunk::CHUNK_ROWS_MAX;
 use crate::storage::partition::Partition;
 use crate::storage::store::ShardStore;
 use crate::storage::table::TableStore;
@@ -55,6 +64,17 @@ pub fn run_fragment(
     fragment: &Fragment,
 ) -> Result<FragmentResult, EngineError> {
     if let Some(join) = &fragment.asof {
+        if matches!(
+            &fragment.output,
+            FragmentOutput::Aggregate {
+                reaggregate: Some(_),
+                ..
+            }
+        ) {
+            return Err(EngineError::Internal {
+                detail: "a second aggregate over a co-located ASOF join".into(),
+            });
+        }
         return super::asof_source::run_asof_fragment(store, fragment, join);
     }
     let table = store.table(&fragment.table)?;
@@ -84,7 +104,11 @@ pub(super) fn run_fragment_over(
         FragmentOutput::Aggregate {
             group_by,
             aggregates,
-        } => FragmentData::Groups(scan.aggregate(partitions, group_by, aggregates)?),
+            reaggregate,
+        } => FragmentData::Groups(match reaggregate {
+            None => scan.aggregate(partitions, group_by, aggregates)?,
+            Some(second) => scan.reaggregate(partitions, group_by, aggregates, second)?,
+        }),
         FragmentOutput::Rows {
             columns,
             order_by,
@@ -107,7 +131,7 @@ struct Scan<'a> {
 }
 
 /// Rows and bytes of column data scanned (not pruned).
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct ReadStats {
     rows: u64,
     bytes: u64,
@@ -182,6 +206,7 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Partial states per group of `group_by` over the partitions' rows.
     fn aggregate(
         &mut self,
         partitions: &[&'a Partition],
@@ -192,75 +217,275 @@ impl<'a> Scan<'a> {
         if group_by.is_empty() {
             groups.slot(Vec::new());
         }
-        let keyed_by_symbol = group_by
-            .iter()
-            .any(|e| matches!(e, ScalarExpr::Column(i) if *i == self.symbol_index()));
+        let keyed_by_symbol = self.keyed_by_symbol(group_by);
+        let plan = self
+            .run_plan(group_by, aggregates)
+            .filter(|_| keyed_by_symbol || partitions.len() <= 1);
+        let mut runs = plan.as_ref().map(RunGroups::new);
         for partition in partitions {
             if keyed_by_symbol {
                 // No later partition can hold these groups: keep the index small.
                 groups.forget_keys();
             }
-            for chunk in &partition.chunks {
-                let Some(filtered) = self.filter_chunk(partition, chunk)? else {
-                    continue;
-                };
-                let whole_chunk = filtered.keep.is_none() && filtered.ctx.rows() == CHUNK_ROWS_MAX;
-                if whole_chunk
-                    && group_by
-                        .iter()
-                        .all(|e| is_partition_constant(e, self.symbol_index()))
+            if let Some(found) = &mut runs {
+                if let Some(constants) =
+                    self.partition_runs(partition, found, group_by, aggregates)?
                 {
-                    let dictionary = self.table.dictionary_names();
-                    let key = group_by
-                        .iter()
-                        .map(|e| {
-                            Ok(KeyPart::from_value(
-                                &evaluate(e, &filtered.ctx)?.value_at(0, &dictionary),
-                            ))
-                        })
-                        .collect::<Result<Vec<_>, EngineError>>()?;
-                    let slot = groups.slot(key);
-                    self.merge_memoized(&filtered.ctx, aggregates, &mut groups, slot)?;
+                    groups.append(found.partial_groups(&constants)?);
                     continue;
-                }
-                let args = evaluate_args(aggregates, &filtered.ctx)?;
-                let dictionary = self.table.dictionary_names();
-                let rows = |range| UpdateRows {
-                    range,
-                    timestamps: filtered.ctx.timestamps(self.table.schema.timestamp_index),
-                    keep: filtered.keep.as_deref(),
-                    symbol_name: &dictionary,
-                };
-                if group_by.is_empty() {
-                    groups.update(0, &args, &rows(0..filtered.ctx.rows()))?;
-                    continue;
-                }
-                let keys: Vec<Column<'_>> = group_by
-                    .iter()
-                    .map(|e| evaluate(e, &filtered.ctx))
-                    .collect::<Result<_, _>>()?;
-                for run in runs(&keys, filtered.ctx.rows()) {
-                    if filtered
-                        .keep
-                        .as_ref()
-                        .is_some_and(|k| !k[run.clone()].contains(&true))
-                    {
-                        continue;
-                    }
-                    let key = keys
-                        .iter()
-                        .map(|k| KeyPart::from_value(&k.value_at(run.start, &dictionary)))
-                        .collect();
-                    let slot = groups.slot(key);
-                    groups.update(slot, &args, &rows(run))?;
                 }
             }
+            self.aggregate_partition(partition, group_by, aggregates, &mut groups)?;
         }
         Ok(groups.finish())
     }
 
-    fn symbol_index(&self) -> usize {
-        self.table.schema.symbol_index
+    /// The second aggregate's partial states over every partition's finished groups.
+    fn reaggregate(
+        &mut self,
+        partitions: &[&'a Partition],
+        group_by: &[ScalarExpr],
+        aggregates: &[AggregateCall],
+        second: &Reaggregate,
+    ) -> Result<Vec<Group>, EngineError> {
+        let internal = |detail: &str| EngineError::Internal {
+            detail: format!("second aggregate {detail}"),
+        };
+        if !self.keyed_by_symbol(group_by) {
+            return Err(internal("over groups not keyed by the symbol"));
+        }
+        let ordered = |call: &AggregateCall| {
+            matches!(
+                call.function,
+                AggregateFunction::First | AggregateFunction::Last
+            )
+        };
+        if second.aggregates.iter().any(ordered) {
+            return Err(internal(
+                "with first/last: finished groups have no time order",
+            ));
+        }
+        let plan = self.run_plan(group_by, aggregates);
+        let mut runs = plan.as_ref().map(RunGroups::new);
+        let mut groups = GroupTable::new(&second.aggregates);
+        if second.group_by.is_empty() {
+            groups.slot(Vec::new());
+        }
+        for partition in partitions {
+            let Some((columns, rows)) =
+                self.finished_groups(partition, runs.as_mut(), group_by, aggregates)?
+            else {
+                continue;
+            };
+            let ctx =
+                EvalContext::over_columns(&columns, rows, &partition.key, &self.table.dictionary);
+            let keep = match &second.filter {
+                Some(filter) => selection(evaluate(filter, &ctx)?, rows),
+                None => None,
+            };
+            if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
+                continue;
+            }
+            self.aggregate_rows(
+                &ctx,
+                keep.as_deref(),
+                &second.group_by,
+                &second.aggregates,
+                &mut groups,
+            )?;
+        }
+        Ok(groups.finish())
+    }
+
+    /// The finished groups of one partition as columns (keys, then aggregate values) and
+    /// their number; `None` when it has none.
+    fn finished_groups(
+        &mut self,
+        partition: &'a Partition,
+        runs: Option<&mut RunGroups<'_>>,
+        group_by: &[ScalarExpr],
+        aggregates: &[AggregateCall],
+    ) -> Result<Option<(Vec<Column<'static>>, usize)>, EngineError> {
+        if let Some(found) = runs {
+            if let Some(constants) = self.partition_runs(partition, found, group_by, aggregates)? {
+                let rows = found.groups_count();
+                return Ok((rows > 0)
+                    .then(|| found.finish(&constants))
+                    .transpose()?
+                    .map(|columns| (columns, rows)));
+            }
+        }
+        let mut table = GroupTable::new(aggregates);
+        self.aggregate_partition(partition, group_by, aggregates, &mut table)?;
+        let groups = table.finish();
+        if groups.is_empty() {
+            return Ok(None);
+        }
+        let unfit = || EngineError::Internal {
+            detail: "finished groups of mixed kinds".into(),
+        };
+        let mut columns = Vec::with_capacity(group_by.len() + aggregates.len());
+        for index in 0..group_by.len() {
+            let keys: Vec<Value> = groups.iter().map(|g| g.key[index].clone()).collect();
+            columns.push(Column::from_values(&keys).ok_or_else(unfit)?);
+        }
+        for (index, call) in aggregates.iter().enumerate() {
+            let values = groups
+                .iter()
+                .map(|g| g.states[index].finish(call.function))
+                .collect::<Result<Vec<Value>, _>>()?;
+            columns.push(Column::from_values(&values).ok_or_else(unfit)?);
+        }
+        Ok(Some((columns, groups.len())))
+    }
+
+    /// Finds the partition's groups as timestamp runs into `found`, giving the values of the
+    /// keys other than the bucket; `None` when a chunk's arguments are not what run states
+    /// take (its rows are then counted as unread: the caller aggregates the partition the
+    /// general way).
+    fn partition_runs(
+        &mut self,
+        partition: &'a Partition,
+        found: &mut RunGroups<'_>,
+        group_by: &[ScalarExpr],
+        aggregates: &[AggregateCall],
+    ) -> Result<Option<Vec<Value>>, EngineError> {
+        let read_before = self.read.clone();
+        let ts_index = self.table.schema.timestamp_index;
+        found.reset();
+        let mut constants: Option<Vec<Value>> = None;
+        for chunk in &partition.chunks {
+            let Some(filtered) = self.filter_chunk(partition, chunk)? else {
+                continue;
+            };
+            let ctx = &filtered.ctx;
+            if constants.is_none() {
+                constants = Some(self.constant_keys(group_by, ctx)?);
+            }
+            let timestamps = ctx.timestamps(ts_index);
+            let sorted = timestamps.len() == ctx.rows()
+                && chunk
+                    .columns
+                    .get(ts_index)
+                    .is_some_and(|c| c.nulls.is_none());
+            let args = evaluate_args(aggregates, ctx)?;
+            if !sorted || !found.add(timestamps, &args, filtered.keep.as_deref())? {
+                self.read = read_before;
+                return Ok(None);
+            }
+        }
+        Ok(Some(constants.unwrap_or_default()))
+    }
+
+    /// Adds one partition's rows to `groups`.
+    fn aggregate_partition(
+        &mut self,
+        partition: &'a Partition,
+        group_by: &[ScalarExpr],
+        aggregates: &[AggregateCall],
+        groups: &mut GroupTable<'_>,
+    ) -> Result<(), EngineError> {
+        let symbol_index = self.table.schema.symbol_index;
+        let constant_keys = group_by.iter().all(|e| e.reads_only(symbol_index));
+        for chunk in &partition.chunks {
+            let Some(filtered) = self.filter_chunk(partition, chunk)? else {
+                continue;
+            };
+            let whole_chunk =
+                filtered.keep.is_none() && filtered.ctx.window == (0..chunk.rows_count);
+            if whole_chunk && constant_keys {
+                let key = self
+                    .constant_keys(group_by, &filtered.ctx)?
+                    .iter()
+                    .map(KeyPart::from_value)
+                    .collect();
+                let slot = groups.slot(key);
+                self.merge_memoized(&filtered.ctx, aggregates, groups, slot)?;
+                continue;
+            }
+            self.aggregate_rows(
+                &filtered.ctx,
+                filtered.keep.as_deref(),
+                group_by,
+                aggregates,
+                groups,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Adds the rows in view of `ctx` that `keep` keeps (all when `None`) to their groups:
+    /// runs of equal keys, one group lookup per run.
+    fn aggregate_rows(
+        &self,
+        ctx: &EvalContext<'_>,
+        keep: Option<&[bool]>,
+        group_by: &[ScalarExpr],
+        aggregates: &[AggregateCall],
+        groups: &mut GroupTable<'_>,
+    ) -> Result<(), EngineError> {
+        let args = evaluate_args(aggregates, ctx)?;
+        let dictionary = self.table.dictionary_names();
+        let rows = |range| UpdateRows {
+            range,
+            timestamps: ctx.timestamps(self.table.schema.timestamp_index),
+            keep,
+            symbol_name: &dictionary,
+        };
+        if group_by.is_empty() {
+            return groups.update(0, &args, &rows(0..ctx.rows()));
+        }
+        let keys: Vec<Column<'_>> = group_by
+            .iter()
+            .map(|e| evaluate(e, ctx))
+            .collect::<Result<_, _>>()?;
+        for run in runs(&keys, ctx.rows()) {
+            if keep.is_some_and(|k| !k[run.clone()].contains(&true)) {
+                continue;
+            }
+            let key = keys
+                .iter()
+                .map(|k| KeyPart::from_value(&k.value_at(run.start, &dictionary)))
+                .collect();
+            let slot = groups.slot(key);
+            groups.update(slot, &args, &rows(run))?;
+        }
+        Ok(())
+    }
+
+    /// The values of the keys that read no column but the symbol (every key but a run plan's
+    /// bucket), in order: one value over the whole partition.
+    fn constant_keys(
+        &self,
+        group_by: &[ScalarExpr],
+        ctx: &EvalContext<'_>,
+    ) -> Result<Vec<Value>, EngineError> {
+        let symbol_index = self.table.schema.symbol_index;
+        let dictionary = self.table.dictionary_names();
+        group_by
+            .iter()
+            .filter(|e| e.reads_only(symbol_index))
+            .map(|e| Ok(evaluate(e, ctx)?.value_at(0, &dictionary)))
+            .collect()
+    }
+
+    /// How the groups of `group_by` form timestamp runs, when they do.
+    fn run_plan(&self, group_by: &[ScalarExpr], aggregates: &[AggregateCall]) -> Option<RunPlan> {
+        let schema = &self.table.schema;
+        RunPlan::of(
+            group_by,
+            aggregates,
+            schema.timestamp_index,
+            schema.symbol_index,
+        )
+    }
+
+    /// True when a key is the symbol column: no group spans partitions.
+    fn keyed_by_symbol(&self, group_by: &[ScalarExpr]) -> bool {
+        let symbol_index = self.table.schema.symbol_index;
+        group_by
+            .iter()
+            .any(|e| matches!(e, ScalarExpr::Column(i) if *i == symbol_index))
     }
 
     /// Adds every aggregate over the whole chunk to group `slot`, from the chunk's memo when it
@@ -273,7 +498,9 @@ impl<'a> Scan<'a> {
         groups: &mut GroupTable<'_>,
         slot: usize,
     ) -> Result<(), EngineError> {
-        let chunk = ctx.chunk;
+        let chunk = ctx.chunk().ok_or_else(|| EngineError::Internal {
+            detail: "memoized states of rows that are not a chunk".into(),
+        })?;
         let dictionary = self.table.dictionary_names();
         for (index, call) in aggregates.iter().enumerate() {
             let state = match chunk.memo.get(call) {
@@ -386,36 +613,6 @@ fn evaluate_args<'a>(
         .collect()
 }
 
-/// True when `expr` has one value over a whole partition: it reads no column but the symbol.
-fn is_partition_constant(expr: &ScalarExpr, symbol_index: usize) -> bool {
-    match expr {
-        ScalarExpr::Column(index) => *index == symbol_index,
-        ScalarExpr::Literal(_) => true,
-        ScalarExpr::Binary { left, right, .. } => {
-            is_partition_constant(left, symbol_index) && is_partition_constant(right, symbol_index)
-        }
-        ScalarExpr::Not(inner) | ScalarExpr::Negate(inner) => {
-            is_partition_constant(inner, symbol_index)
-        }
-        ScalarExpr::IsNull { expr, .. }
-        | ScalarExpr::InList { expr, .. }
-        | ScalarExpr::Cast { expr, .. } => is_partition_constant(expr, symbol_index),
-        ScalarExpr::Function { args, .. } => {
-            args.iter().all(|a| is_partition_constant(a, symbol_index))
-        }
-        ScalarExpr::Case {
-            operand,
-            branches,
-            otherwise,
-        } => operand
-            .iter()
-            .chain(otherwise)
-            .map(|e| &**e)
-            .chain(branches.iter().flat_map(|(w, t)| [w, t]))
-            .all(|e| is_partition_constant(e, symbol_index)),
-    }
-}
-
 /// Maximal row ranges over which every key column holds one value.
 fn runs(keys: &[Column<'_>], rows: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
@@ -437,6 +634,8 @@ struct GroupTable<'c> {
     calls: &'c [AggregateCall],
     index: AHashMap<Vec<KeyPart>, usize>,
     groups: Vec<(Vec<KeyPart>, Vec<AggState>)>,
+    /// Groups found whole some other way (a partition's timestamp runs), not indexed.
+    found: Vec<Group>,
     /// The slot found last: consecutive runs often share a key (a bar across a chunk edge).
     last: Option<usize>,
 }
@@ -447,6 +646,7 @@ impl<'c> GroupTable<'c> {
             calls,
             index: AHashMap::new(),
             groups: Vec::new(),
+            found: Vec::new(),
             last: None,
         }
     }
@@ -469,6 +669,11 @@ impl<'c> GroupTable<'c> {
         self.index.insert(key, slot);
         self.last = Some(slot);
         slot
+    }
+
+    /// Adds groups that no later row can belong to (a partition's, found some other way).
+    fn append(&mut self, groups: Vec<Group>) {
+        self.found.extend(groups);
     }
 
     /// Stops finding the groups made so far (they stay in the output): for groups that no
@@ -500,17 +705,15 @@ impl<'c> GroupTable<'c> {
     }
 
     fn finish(self) -> Vec<Group> {
-        self.groups
-            .into_iter()
-            .map(|(key, states)| {
-                // Room for the finished aggregates the coordinator appends to the key.
-                let mut values = Vec::with_capacity(key.len() + states.len());
-                values.extend(key.iter().map(KeyPart::to_value));
-                Group {
-                    key: values,
-                    states,
-                }
-            })
-            .collect()
+        let hashed = self.groups.into_iter().map(|(key, states)| {
+            // Room for the finished aggregates the coordinator appends to the key.
+            let mut values = Vec::with_capacity(key.len() + states.len());
+            values.extend(key.iter().map(KeyPart::to_value));
+            Group {
+                key: values,
+                states,
+            }
+        });
+        hashed.chain(self.found).collect()
     }
 }

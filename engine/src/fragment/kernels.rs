@@ -24,6 +24,7 @@ impl AsF64 for i64 {
 }
 
 /// Number of `true` entries.
+#[inline]
 pub fn count_true(mask: &[bool]) -> u64 {
     mask.iter().map(|&b| u64::from(b)).sum()
 }
@@ -34,12 +35,20 @@ pub fn count_true(mask: &[bool]) -> u64 {
 /// (`x & 0xffff_ffff`); each half is summed in i64, which cannot overflow for up to
 /// `EXACT_SUM_ROWS_MAX` values, and the halves are recombined in i128. Example: for
 /// x = -1, hi = -1 and lo = 0xffff_ffff, and hi·2^32 + lo = -1.
+#[inline]
 pub fn sum_i64_exact(values: &[i64], keep: Option<&[bool]>) -> i128 {
     assert!(
         values.len() <= EXACT_SUM_ROWS_MAX,
         "exact sum of {} values",
         values.len()
     );
+    if values.len() < SHORT_ROWS && keep.is_none() {
+        // Too few for the split loop's setup to pay: add in i64, checking each step (exact
+        // unless it overflows, which sends the slice down the split path).
+        if let Some(sum) = values.iter().try_fold(0i64, |sum, &x| sum.checked_add(x)) {
+            return i128::from(sum);
+        }
+    }
     let (mut hi, mut lo) = (0i64, 0i64);
     match keep {
         None => {
@@ -61,8 +70,13 @@ pub fn sum_i64_exact(values: &[i64], keep: Option<&[bool]>) -> i128 {
 
 const LANES: usize = 8;
 
+/// Slices shorter than this are folded in one pass: lanes and their recombination cost more
+/// than they save (a short run of a bar).
+const SHORT_ROWS: usize = 4 * LANES;
+
 /// Sum of `values` where `keep`, in eight independent lanes (vectorizable, and a little more
 /// accurate than one running sum).
+#[inline]
 pub fn sum_f64<T: AsF64>(values: &[T], keep: Option<&[bool]>) -> f64 {
     match keep {
         None => lanes_sum(values.len(), |i| values[i].as_f64()),
@@ -74,6 +88,7 @@ pub fn sum_f64<T: AsF64>(values: &[T], keep: Option<&[bool]>) -> f64 {
 }
 
 /// Σ aᵢ·bᵢ where `keep`, in eight lanes.
+#[inline]
 pub fn dot_f64<A: AsF64, B: AsF64>(a: &[A], b: &[B], keep: Option<&[bool]>) -> f64 {
     let len = a.len().min(b.len());
     match keep {
@@ -105,19 +120,55 @@ fn lanes_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
     lanes.iter().sum::<f64>() + tail
 }
 
-/// Min and max of `values` where `keep`; `None` when nothing is kept.
-pub fn min_max<T: Copy + PartialOrd>(values: &[T], keep: Option<&[bool]>) -> Option<(T, T)> {
-    let mut kept = values
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| keep.is_none_or(|m| m[*i]))
-        .map(|(_, &x)| x);
-    let first = kept.next()?;
-    Some(kept.fold((first, first), |(lo, hi), x| {
-        let lo = if x < lo { x } else { lo };
-        let hi = if x > hi { x } else { hi };
-        (lo, hi)
-    }))
+/// The smallest of `values` where `keep` (`want_min`), or the largest; `None` when nothing is
+/// kept. A value replaces the running extreme only when it compares strictly beyond it, so a
+/// leading NaN stays and later NaNs are passed over; which of two equal zeros (-0.0, 0.0)
+/// comes back is unspecified.
+#[inline]
+pub fn extreme<T: Copy + PartialOrd>(
+    values: &[T],
+    keep: Option<&[bool]>,
+    want_min: bool,
+) -> Option<T> {
+    match (keep, want_min) {
+        (None, true) => extreme_all(values, |x, e| x < e),
+        (None, false) => extreme_all(values, |x, e| x > e),
+        (Some(mask), _) => {
+            let mut kept = values.iter().zip(mask).filter(|(_, &k)| k).map(|(&x, _)| x);
+            let first = kept.next()?;
+            let beyond = |x: T, e: T| if want_min { x < e } else { x > e };
+            Some(kept.fold(first, |e, x| if beyond(x, e) { x } else { e }))
+        }
+    }
+}
+
+/// The extreme of every value under `beyond` (x replaces e when `beyond(x, e)`): in `LANES`
+/// independent lanes all starting at the first value, so the loop has no serial dependency
+/// and compiles to vector min/max; short slices fold in one lane.
+#[inline(always)]
+fn extreme_all<T: Copy + PartialOrd>(values: &[T], beyond: impl Fn(T, T) -> bool) -> Option<T> {
+    let &first = values.first()?;
+    let pick = |e: T, x: T| if beyond(x, e) { x } else { e };
+    if values.len() < SHORT_ROWS {
+        // Two accumulators halve the chain of dependent compares.
+        let (mut even, mut odd) = (first, first);
+        let pairs = values.chunks_exact(2);
+        let tail = pairs.remainder();
+        for pair in pairs {
+            (even, odd) = (pick(even, pair[0]), pick(odd, pair[1]));
+        }
+        return Some(tail.iter().fold(pick(even, odd), |e, &x| pick(e, x)));
+    }
+    let mut lanes = [first; LANES];
+    let blocks = values.chunks_exact(LANES);
+    let tail = blocks.remainder();
+    for block in blocks {
+        for (lane, &x) in lanes.iter_mut().zip(block) {
+            *lane = pick(*lane, x);
+        }
+    }
+    let across = lanes.iter().fold(first, |e, &x| pick(e, x));
+    Some(tail.iter().fold(across, |e, &x| pick(e, x)))
 }
 
 #[cfg(test)]
@@ -154,12 +205,53 @@ mod tests {
     }
 
     #[test]
-    fn min_max_respects_mask_and_empty_input() {
-        assert_eq!(
-            min_max(&[3, 1, 4, 1, 5], Some(&[true, false, true, false, false])),
-            Some((3, 4))
-        );
-        assert_eq!(min_max::<i64>(&[], None), None);
-        assert_eq!(min_max(&[2, 9], Some(&[false, false])), None);
+    fn extremes_in_lanes_match_one_pass() {
+        let values: Vec<i64> = (0..1003).map(|i| (i * 7919) % 1009 - 500).collect();
+        for len in [0, 1, 7, 8, 9, 31, 32, 33, 64, 1003] {
+            let slice = &values[..len];
+            let lo = slice.iter().copied().reduce(i64::min);
+            let hi = slice.iter().copied().reduce(i64::max);
+            assert_eq!(extreme(slice, None, true), lo, "min of {len} values");
+            assert_eq!(extreme(slice, None, false), hi, "max of {len} values");
+        }
+        let mut floats: Vec<f64> = (0..40).map(|i| f64::from((i * 13) % 37) - 9.0).collect();
+        floats[0] = f64::NAN;
+        for len in [10, 40] {
+            for want_min in [true, false] {
+                let got = extreme(&floats[..len], None, want_min).unwrap();
+                assert!(got.is_nan(), "a leading NaN stays ({len}, {want_min})");
+            }
+        }
+        floats[0] = 5.0;
+        floats[6] = f64::NAN;
+        floats[33] = f64::NAN;
+        for len in [10, 40] {
+            let kept: Vec<f64> = floats[..len]
+                .iter()
+                .copied()
+                .filter(|x| !x.is_nan())
+                .collect();
+            let lo = kept.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = kept.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(
+                extreme(&floats[..len], None, true),
+                Some(lo),
+                "later NaNs pass"
+            );
+            assert_eq!(
+                extreme(&floats[..len], None, false),
+                Some(hi),
+                "later NaNs pass"
+            );
+        }
+    }
+
+    #[test]
+    fn extremes_respect_mask_and_empty_input() {
+        let mask = [true, false, true, false, false];
+        assert_eq!(extreme(&[3, 1, 4, 1, 5], Some(&mask), true), Some(3));
+        assert_eq!(extreme(&[3, 1, 4, 1, 5], Some(&mask), false), Some(4));
+        assert_eq!(extreme::<i64>(&[], None, true), None);
+        assert_eq!(extreme(&[2, 9], Some(&[false, false]), false), None);
     }
 }

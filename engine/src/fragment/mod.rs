@@ -13,6 +13,7 @@ pub mod moments;
 pub mod plan;
 pub mod prune;
 pub mod quantile;
+pub mod runs;
 pub mod vector;
 pub mod window;
 

@@ -337,6 +337,9 @@ pub enum FragmentOutput {
         group_by: Vec<ScalarExpr>,
         /// Aggregates.
         aggregates: Vec<AggregateCall>,
+        /// When set, the groups are finished on the shard and aggregated again, and the
+        /// fragment returns the partial states of that second aggregate instead.
+        reaggregate: Option<Box<Reaggregate>>,
     },
     /// Selected rows: `columns` then the values of `order_by` keys, at most `limit` rows (the
     /// first rows in `order_by` order when given).
@@ -348,6 +351,21 @@ pub enum FragmentOutput {
         /// Most rows to return (offset + limit of the query).
         limit: Option<usize>,
     },
+}
+
+/// A second aggregate over the finished groups of a fragment's aggregate: a query over a
+/// derived table that aggregates one table, run whole on the shards. Every expression reads
+/// the finished row of a group, `[group keys.., finished aggregate values..]`. The first
+/// aggregate's keys must include the symbol column, so that each of its groups lies in one
+/// partition and is finished there, one partition at a time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reaggregate {
+    /// Finished groups kept (the derived table's HAVING and the outer WHERE; NULL is false).
+    pub filter: Option<ScalarExpr>,
+    /// Grouping expressions of the second aggregate (empty: one group).
+    pub group_by: Vec<ScalarExpr>,
+    /// The second aggregate's calls; `first`/`last` have no order here and are refused.
+    pub aggregates: Vec<AggregateCall>,
 }
 
 /// A plan fragment: scan one table on one shard, filter, and aggregate or project.
@@ -389,6 +407,13 @@ pub struct AsofJoin {
 }
 
 impl ScalarExpr {
+    /// True when the expression reads no column but `column`: with the symbol column, one
+    /// value over a whole partition.
+    pub fn reads_only(&self, column: usize) -> bool {
+        self.try_map_columns(&mut |index| (index == column).then_some(ScalarExpr::Column(index)))
+            .is_some()
+    }
+
     /// The expression with every `Column(i)` replaced by `f(i)`; `None` when `f` refuses one.
     pub fn try_map_columns(
         &self,
@@ -455,17 +480,12 @@ impl FragmentOutput {
             FragmentOutput::Aggregate {
                 group_by,
                 aggregates,
+                reaggregate,
             } => FragmentOutput::Aggregate {
                 group_by: map_all(group_by, f)?,
-                aggregates: aggregates
-                    .iter()
-                    .map(|call| {
-                        Some(AggregateCall {
-                            function: call.function,
-                            args: map_all(&call.args, f)?,
-                        })
-                    })
-                    .collect::<Option<_>>()?,
+                aggregates: map_calls(aggregates, f)?,
+                // The second aggregate reads finished groups, not the mapped columns.
+                reaggregate: reaggregate.clone(),
             },
             FragmentOutput::Rows {
                 columns,
@@ -499,7 +519,24 @@ fn map_optional(
     }
 }
 
-fn map_all(
+/// The calls with their arguments' columns mapped by `f`; `None` when it refuses one.
+pub fn map_calls(
+    calls: &[AggregateCall],
+    f: &mut dyn FnMut(usize) -> Option<ScalarExpr>,
+) -> Option<Vec<AggregateCall>> {
+    calls
+        .iter()
+        .map(|call| {
+            Some(AggregateCall {
+                function: call.function,
+                args: map_all(&call.args, f)?,
+            })
+        })
+        .collect()
+}
+
+/// The expressions with their columns mapped by `f`; `None` when it refuses one.
+pub fn map_all(
     exprs: &[ScalarExpr],
     f: &mut dyn FnMut(usize) -> Option<ScalarExpr>,
 ) -> Option<Vec<ScalarExpr>> {

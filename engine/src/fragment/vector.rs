@@ -43,6 +43,45 @@ impl<'a> Column<'a> {
         }
     }
 
+    /// A column holding `values`, typed by them: integers, floats (integers among floats become
+    /// floats), booleans, or one string repeated (a partition's symbol); NULLs go to the mask.
+    /// `None` for other mixes, or differing strings.
+    pub fn from_values(values: &[Value]) -> Option<Column<'static>> {
+        let present = |v: &&Value| !v.is_null();
+        let Some(first) = values.iter().find(present) else {
+            return Some(Column::constant(Value::Null));
+        };
+        let nulls: Vec<bool> = values.iter().map(Value::is_null).collect();
+        let nulls = nulls.contains(&true).then_some(Cow::Owned(nulls));
+        let all = |kind: fn(&Value) -> bool| values.iter().filter(present).all(kind);
+        let data = if all(|v| matches!(v, Value::Int(_))) {
+            Vector::Int(
+                values
+                    .iter()
+                    .map(|v| if let Value::Int(x) = v { *x } else { 0 })
+                    .collect(),
+            )
+        } else if all(|v| matches!(v, Value::Int(_) | Value::Float(_))) {
+            Vector::Float(values.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect())
+        } else if all(|v| matches!(v, Value::Bool(_))) {
+            Vector::Bool(
+                values
+                    .iter()
+                    .map(|v| matches!(v, Value::Bool(true)))
+                    .collect(),
+            )
+        } else if values.iter().filter(present).all(|v| v == first) {
+            Vector::Const(first.clone())
+        } else {
+            return None;
+        };
+        Some(match data {
+            // A repeated string with NULLs among it cannot be a constant.
+            Vector::Const(_) if nulls.is_some() => return None,
+            data => Column { data, nulls },
+        })
+    }
+
     /// True when row `row` is NULL.
     pub fn is_null(&self, row: usize) -> bool {
         match &self.data {

@@ -10,13 +10,16 @@
 //! rows in memory (`rows::run_over_rows`) before the usual merge. One exception: a SELECT over
 //! an ASOF join of two base-table scans keyed by the tables' symbol columns becomes a single
 //! scan whose fragment joins on the shards (`colocated`), since both tables partition by
-//! symbol over the same ring.
+//! symbol over the same ring. Another: an aggregate SELECT over a derived table that
+//! aggregates one table by keys including its symbol column becomes a single scan whose
+//! fragment finishes the inner groups and aggregates them again on the shards (`nested`).
 
 mod ast;
 mod colocated;
 pub mod evaluate;
 mod joins;
 mod markers;
+mod nested;
 pub mod planner;
 mod pushdown;
 pub mod rows;

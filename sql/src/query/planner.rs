@@ -214,7 +214,8 @@ impl Planner<'_> {
                 plan: Box::new(plan),
             },
         };
-        Ok(self.colocated(node))
+        let node = self.colocated(node);
+        Ok(self.nested(node))
     }
 
     pub(super) fn scan(

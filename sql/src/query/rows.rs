@@ -45,8 +45,17 @@ pub fn run_over_rows(
             FragmentData::Rows(out)
         }
         FragmentOutput::Aggregate {
+            reaggregate: Some(_),
+            ..
+        } => {
+            return Err(QueryError::Engine(quecto_engine::EngineError::Internal {
+                detail: "a second aggregate over rows in memory".into(),
+            }))
+        }
+        FragmentOutput::Aggregate {
             group_by,
             aggregates,
+            reaggregate: None,
         } => {
             let mut index: AHashMap<Vec<KeyPart>, usize> = AHashMap::new();
             let mut groups: Vec<Group> = Vec::new();

@@ -63,8 +63,8 @@ fn evaluate_where<'a>(
         .filter(|&row| mask[row])
         .map(|row| row as u32)
         .collect();
-    let chunk = ctx.take(&indices);
-    let subset = EvalContext::whole(&chunk, ctx.key, ctx.dictionary);
+    let taken = ctx.take(&indices);
+    let subset = taken.context(ctx.key, ctx.dictionary);
     let value = evaluate(expr, &subset)?;
     Ok(scatter(&value, &indices, mask.len()))
 }

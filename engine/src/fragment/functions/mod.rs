@@ -2,6 +2,7 @@
 //! column evaluator (`eval`) and the coordinator's row evaluator. A function picks its kernel
 //! from whether any argument is a float; integers and timestamps share the integer kernels.
 
+pub mod bucket;
 pub(crate) mod case;
 pub(crate) mod columns;
 

@@ -512,6 +512,7 @@ fn volume_aggregates(store: &ShardStore) -> (Value, Value) {
         symbols: None,
         filter: None,
         output: FragmentOutput::Aggregate {
+            reaggregate: None,
             group_by: vec![],
             aggregates: vec![
                 AggregateCall {
