@@ -282,7 +282,7 @@ impl<'a> RightWalk<'a> {
                 Some((_, right_first)) => start + self.passing_none(&times[start..], right_first),
                 None => times.len(),
             };
-            self.merge(at, &times[start..end], &mut out.rows[start..end]);
+            self.merge(at, &times[start..end], &mut out.rows[start..end])?;
             out.push_run(end, Some(at as u32));
             start = end;
             if let Some((index, _)) = next.filter(|_| end < times.len()) {
@@ -353,11 +353,12 @@ impl<'a> RightWalk<'a> {
     }
 
     /// Sets `out` to the rows of chunk `at` that `times` meet; each time passes its first
-    /// eligible row. The view is in `views` (the walk looked at it before choosing it).
-    fn merge(&self, at: usize, times: &[i64], out: &mut [u32]) {
+    /// eligible row. The view is in `views`: the walk looked at the chunk before choosing it.
+    fn merge(&self, at: usize, times: &[i64], out: &mut [u32]) -> Result<(), EngineError> {
         let Some(view) = self.views.get(&at) else {
-            debug_assert!(times.is_empty(), "chunk {at} chosen unseen");
-            return;
+            return Err(EngineError::Internal {
+                detail: format!("the ASOF walk chose right chunk {at} without looking at it"),
+            });
         };
         let offset = match view.rows {
             // A count of `c` passed rows meets eligible row `c - 1`.
@@ -374,6 +375,7 @@ impl<'a> RightWalk<'a> {
                 *row = listed[*row as usize];
             }
         }
+        Ok(())
     }
 
     /// Unmatches the rows whose met row is older than their time minus `tolerance_ns`.
