@@ -3,7 +3,10 @@
 //! zone-map pruning, aggregation kernels and mergeable partial states.
 
 pub mod aggregate;
+mod asof_gather;
+mod asof_merge;
 mod asof_source;
+mod asof_walk;
 pub mod combine;
 pub mod eval;
 pub mod exec;

@@ -58,16 +58,21 @@ impl TimeWindow {
         if chunk.columns.get(timestamp_index)?.nulls.is_some() {
             return None;
         }
-        if self.from > self.to {
-            return Some(0..0);
-        }
         let ts = chunk.timestamps(timestamp_index);
         if ts.len() != chunk.rows_count {
             return None;
         }
-        let start = ts.partition_point(|&t| t < self.from);
-        let end = start + ts[start..].partition_point(|&t| t <= self.to);
-        Some(start..end)
+        Some(self.rows_in(ts))
+    }
+
+    /// The positions of `times` (ascending, none NULL) inside the window.
+    pub fn rows_in(&self, times: &[i64]) -> Range<usize> {
+        if self.from > self.to {
+            return 0..0;
+        }
+        let start = times.partition_point(|&t| t < self.from);
+        let end = start + times[start..].partition_point(|&t| t <= self.to);
+        start..end
     }
 
     fn tighten(&mut self, op: BinaryOp, x: i64) {

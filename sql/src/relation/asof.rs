@@ -1,8 +1,6 @@
 //! As-of join: each left row meets the latest right row at or before its time.
 
-use quecto_engine::types::Value;
-
-use super::join::{concat, SharedRows};
+use super::join::{null_padded, SharedRows};
 use super::key::{joinable, RowKey};
 use super::time_groups::TimeGroups;
 use super::{internal, time_of, Relation};
@@ -70,8 +68,8 @@ pub fn asof_join(left: Relation, right: Relation, spec: &AsofSpec) -> Result<Rel
     let mut rows = Vec::with_capacity(left.rows.len());
     for (left_row, matched) in left.rows.into_iter().zip(matches) {
         match matched {
-            Some(r) => rows.push(concat(left_row, right_rows.take(r))),
-            None if spec.left_outer => rows.push(concat(left_row, vec![Value::Null; right_width])),
+            Some(r) => rows.push(right_rows.joined(left_row, r)),
+            None if spec.left_outer => rows.push(null_padded(left_row, right_width)),
             None => {}
         }
     }
@@ -97,7 +95,7 @@ fn latest(index: &TimeGroups<'_>, group: usize, t: i64, spec: &AsofSpec) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use quecto_engine::types::DataType;
+    use quecto_engine::types::{DataType, Value};
 
     use super::*;
     use crate::relation::test_support::{keys_eq, random_side, relation, Rng};

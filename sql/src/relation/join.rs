@@ -77,13 +77,16 @@ pub fn hash_join(
     let mut rows = Vec::with_capacity(out_rows);
     for (left_row, group) in left.rows.into_iter().zip(left_group) {
         match matches(group).split_last() {
-            None if padded => rows.push(concat(left_row, vec![Value::Null; right_width])),
+            None if padded => rows.push(null_padded(left_row, right_width)),
             None => {}
             Some((&last, rest)) => {
                 for &r in rest {
-                    rows.push(concat(left_row.clone(), right_rows.take(r)));
+                    let mut row = Vec::with_capacity(left_row.len() + right_width);
+                    row.extend_from_slice(&left_row);
+                    right_rows.append_to(r, &mut row);
+                    rows.push(row);
                 }
-                rows.push(concat(left_row, right_rows.take(last)));
+                rows.push(right_rows.joined(left_row, last));
             }
         }
     }
@@ -98,8 +101,14 @@ pub(crate) fn concat(mut left: Vec<Value>, right: Vec<Value>) -> Vec<Value> {
     left
 }
 
+/// `left` followed by `width` NULLs (a left row that met no right row).
+pub(crate) fn null_padded(mut left: Vec<Value>, width: usize) -> Vec<Value> {
+    left.resize(left.len() + width, Value::Null);
+    left
+}
+
 /// Rows handed out a known number of times each: cloned for every use but the last, which
-/// moves the row out.
+/// moves the row's values out.
 pub(crate) struct SharedRows {
     rows: Vec<Vec<Value>>,
     uses_left: Vec<u32>,
@@ -114,15 +123,24 @@ impl SharedRows {
         }
     }
 
-    /// Row `index`: a clone, or the row itself on its last announced use.
-    pub(crate) fn take(&mut self, index: usize) -> Vec<Value> {
+    /// Appends row `index` to `out`: its values cloned, or moved out on its last announced
+    /// use. No row is allocated on the way: `out` grows once, if it lacks the room.
+    pub(crate) fn append_to(&mut self, index: usize, out: &mut Vec<Value>) {
         let uses = &mut self.uses_left[index];
         *uses = uses.saturating_sub(1);
         if *uses == 0 {
-            std::mem::take(&mut self.rows[index])
+            // Moved out and its buffer freed now, while it is in cache.
+            out.extend(std::mem::take(&mut self.rows[index]));
         } else {
-            self.rows[index].clone()
+            out.extend_from_slice(&self.rows[index]);
         }
+    }
+
+    /// `left` followed by row `index` (see `append_to`).
+    pub(crate) fn joined(&mut self, mut left: Vec<Value>, index: usize) -> Vec<Value> {
+        left.reserve_exact(self.rows[index].len());
+        self.append_to(index, &mut left);
+        left
     }
 }
 
