@@ -63,6 +63,7 @@ pub fn run_fragment(
     store: &ShardStore,
     fragment: &Fragment,
 ) -> Result<FragmentResult, EngineError> {
+    debug_assert!(store.is_settled(), "a fragment over unsettled late rows");
     if let Some(join) = &fragment.asof {
         if matches!(
             &fragment.output,

@@ -536,6 +536,10 @@ async fn apply_request(
     shard: &ShardState,
     request: ShardRequest,
 ) -> Result<ShardResponse, EngineError> {
+    if !matches!(request, ShardRequest::Insert { .. }) {
+        // Whatever reads or rewrites rows sees late inserts merged in.
+        shard.store.borrow_mut().settle_late_rows();
+    }
     match request {
         ShardRequest::CreateTable {
             schema,

@@ -31,7 +31,7 @@ use super::column_vec::{ColumnValue, ColumnVec};
 use super::dictionary::SymbolDictionary;
 use super::partition::{Layout, Partition};
 use super::store::ShardStore;
-use super::table::TableStore;
+use super::table::{table_layout, TableStore};
 use crate::batch::SymbolKey;
 use crate::error::EngineError;
 use crate::fragment::eval::{evaluate, selection, EvalContext};
@@ -147,6 +147,7 @@ impl TableStore {
         &mut self,
         mutation: &Mutation,
     ) -> Result<(Vec<PartitionEdit>, u64), EngineError> {
+        self.settle();
         if let MutationAction::Update(assignments) = &mutation.action {
             self.check_assignments(assignments)?;
         }
@@ -251,11 +252,7 @@ impl TableStore {
     }
 
     fn apply_edits(&mut self, edits: Vec<PartitionEdit>) {
-        let layout = Layout {
-            types: &self.types,
-            symbol_index: self.schema.symbol_index,
-            timestamp_index: self.schema.timestamp_index,
-        };
+        let layout = table_layout(&self.types, &self.schema);
         for edit in edits {
             let partition = &mut self.partitions[edit.partition];
             let mut kept = Vec::new();

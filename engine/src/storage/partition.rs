@@ -3,6 +3,12 @@
 //! new one (a frozen or sealed chunk is never appended to); an out-of-order batch is merged
 //! into the chunks it overlaps, so scans may always assume sorted timestamps.
 //!
+//! Late batches (every row before the partition's last timestamp: a backfill, a lagging feed)
+//! may instead wait in the partition's late run (`stage`), merged in once per `CHUNK_ROWS_MAX`
+//! late rows or before anything reads the partition (`settle`): one merge of the chunks after
+//! the earliest late row then serves many batches, where merging each batch would move those
+//! rows again every time.
+//!
 //! Chunk layout: sealed chunks first (each checkpoint seals the open chunks that follow the
 //! previous ones), then open chunks. So every chunk is full but the last one and the last
 //! chunk each checkpoint sealed; a checkpoint that compacts the table merges those again.
@@ -20,8 +26,11 @@ pub struct Partition {
     /// Chunks in timestamp order; all but the last are full, except where a checkpoint
     /// sealed a partial one (and TTL expiry may leave the first one partial).
     pub chunks: Vec<Chunk>,
-    /// Total rows.
+    /// Total rows, the late run's included.
     pub rows_count: usize,
+    /// Late rows not merged into `chunks` yet, batches in arrival order (each batch sorted);
+    /// every one is before the partition's last timestamp. Readers see none (`settle`).
+    late: Option<Chunk>,
 }
 
 /// What a partition needs to know of its table's layout.
@@ -42,17 +51,68 @@ impl Partition {
             key,
             chunks: Vec::new(),
             rows_count: 0,
+            late: None,
         }
+    }
+
+    /// Like `append`, except that a batch whose rows are all before the last timestamp waits
+    /// in the late run until `settle` (or until `CHUNK_ROWS_MAX` late rows wait). A batch that
+    /// reaches the last timestamp first settles the run, so rows with equal timestamps still
+    /// keep their arrival order. Returns whether late rows are waiting.
+    pub fn stage(&mut self, rows: Chunk, layout: Layout<'_>) -> bool {
+        let rows = sort_by_timestamp(rows, layout.timestamp_index);
+        let last_ts = self.last_timestamp(layout.timestamp_index);
+        let all_late = rows
+            .timestamps(layout.timestamp_index)
+            .last()
+            .is_some_and(|&t| last_ts.is_some_and(|last| t < last));
+        if !all_late {
+            self.settle(layout);
+            self.append(rows, layout);
+            return false;
+        }
+        self.rows_count += rows.rows_count;
+        let late = match self.late.take() {
+            Some(mut late) => {
+                late.extend_from(&rows, 0, rows.rows_count);
+                late
+            }
+            None => rows,
+        };
+        let full = late.rows_count >= CHUNK_ROWS_MAX;
+        self.late = Some(late);
+        if full {
+            self.settle(layout);
+        }
+        !full
+    }
+
+    /// Merges the late run, if any, into the chunks.
+    pub fn settle(&mut self, layout: Layout<'_>) {
+        if let Some(late) = self.late.take() {
+            let sorted = sort_by_timestamp(late, layout.timestamp_index);
+            self.merge(sorted, layout);
+        }
+    }
+
+    /// Whether no late rows wait (readers may scan the chunks).
+    pub fn is_settled(&self) -> bool {
+        self.late.is_none()
     }
 
     /// Adds `rows` (any order) so that the partition stays sorted by timestamp. Rows with equal
     /// timestamps keep their arrival order.
     pub fn append(&mut self, rows: Chunk, layout: Layout<'_>) {
-        let rows = sort_by_timestamp(rows, layout.timestamp_index);
+        debug_assert!(self.is_settled(), "append before the late run is settled");
+        self.rows_count += rows.rows_count;
+        self.merge(sort_by_timestamp(rows, layout.timestamp_index), layout);
+    }
+
+    /// Adds sorted `rows`, already counted in `rows_count`, keeping timestamp order.
+    fn merge(&mut self, rows: Chunk, layout: Layout<'_>) {
         let Some(&first_ts) = rows.timestamps(layout.timestamp_index).first() else {
             return;
         };
-        self.rows_count += rows.rows_count;
         if first_ts
             >= self
                 .last_timestamp(layout.timestamp_index)
@@ -303,8 +363,96 @@ mod tests {
         assert_eq!(values, vec![100, -1, 200]);
     }
 
+    fn values(p: &Partition) -> Vec<i64> {
+        p.chunks
+            .iter()
+            .flat_map(|c| match &c.columns[2].data {
+                ColumnData::Int64(v) => v.to_vec(),
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    fn rows_valued(ts: &[i64], values: &[i64]) -> Chunk {
+        let mut chunk = rows(ts);
+        chunk.columns[2].data = ColumnData::Int64(values.to_vec().into());
+        chunk
+    }
+
+    #[test]
+    fn late_batches_wait_until_settled_and_ties_keep_arrival_order() {
+        let mut p = Partition::new(SymbolKey::Int(1));
+        p.append(rows(&[10, 20, 30]), layout());
+        assert!(p.stage(rows_valued(&[15, 3], &[1, 2]), layout()));
+        assert!(p.stage(rows_valued(&[3, 10], &[3, 4]), layout()));
+        // Readers of the chunks see none of it yet; the count already has it.
+        assert_eq!(all_timestamps(&p), vec![10, 20, 30]);
+        assert!(!p.is_settled());
+        assert_eq!(p.rows_count, 7);
+        p.settle(layout());
+        assert!(p.is_settled());
+        assert_eq!(all_timestamps(&p), vec![3, 3, 10, 10, 15, 20, 30]);
+        // ts 3: the first late batch's row, then the second's; ts 10: the stored row first.
+        assert_eq!(values(&p), vec![2, 3, 100, 4, 1, 200, 300]);
+    }
+
+    #[test]
+    fn a_batch_reaching_the_last_timestamp_settles_the_late_run_first() {
+        let mut p = Partition::new(SymbolKey::Int(1));
+        p.append(rows(&[10, 20]), layout());
+        assert!(p.stage(rows_valued(&[15], &[1]), layout()));
+        // Reaches 20: merged at once, after the waiting row it ties with.
+        assert!(!p.stage(rows_valued(&[15, 25], &[2, 3]), layout()));
+        assert!(p.is_settled());
+        assert_eq!(all_timestamps(&p), vec![10, 15, 15, 20, 25]);
+        assert_eq!(values(&p), vec![100, 1, 2, 200, 3]);
+    }
+
+    #[test]
+    fn a_chunk_of_late_rows_merges_without_a_reader() {
+        let mut p = Partition::new(SymbolKey::Int(1));
+        let top = CHUNK_ROWS_MAX as i64 * 10;
+        p.append(rows(&[top]), layout());
+        let batch = 1000;
+        let mut staged = 0;
+        while staged + batch < CHUNK_ROWS_MAX {
+            let ts: Vec<i64> = (0..batch as i64)
+                .map(|k| top - 1 - (staged as i64 + k))
+                .collect();
+            assert!(p.stage(rows(&ts), layout()));
+            staged += batch;
+        }
+        let ts: Vec<i64> = (0..batch as i64)
+            .map(|k| top - 1 - (staged as i64 + k))
+            .collect();
+        assert!(!p.stage(rows(&ts), layout()), "the full run merged itself");
+        let stored = all_timestamps(&p);
+        assert_eq!(stored.len(), staged + batch + 1);
+        assert!(stored.is_sorted());
+        assert_eq!(
+            values(&p),
+            stored.iter().map(|t| t * 10).collect::<Vec<_>>()
+        );
+    }
+
     #[test]
     fn interleaved_late_feeds_match_a_stable_sort_of_all_rows() {
+        check_interleaved_feeds(|p, batch, _| p.append(batch, layout()));
+    }
+
+    #[test]
+    fn staged_late_feeds_settled_now_and_then_match_a_stable_sort_of_all_rows() {
+        check_interleaved_feeds(|p, batch, round| {
+            p.stage(batch, layout());
+            if round % 37 == 0 {
+                p.settle(layout());
+            }
+        });
+    }
+
+    /// Feeds 400 overlapping batches through `add` (given the batch's round), settles, and
+    /// compares the partition with a stable sort of every row.
+    fn check_interleaved_feeds(add: impl Fn(&mut Partition, Chunk, i64)) {
         // Two feeds whose batches overlap in time, plus occasional very late rows; every row
         // carries a unique value so the final order can be compared exactly.
         let mut p = Partition::new(SymbolKey::Int(1));
@@ -331,8 +479,10 @@ mod tests {
             let mut sorted_batch: Vec<(i64, i64)> = ts.iter().copied().zip(values).collect();
             sorted_batch.sort_by_key(|&(t, _)| t);
             all.extend(sorted_batch);
-            p.append(batch, layout());
+            add(&mut p, batch, round);
         }
+        p.settle(layout());
+        assert_eq!(p.rows_count, all.len());
         all.sort_by_key(|&(t, _)| t);
         let got: Vec<(i64, i64)> = p
             .chunks

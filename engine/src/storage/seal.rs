@@ -146,6 +146,7 @@ impl TableStore {
     /// there is nothing to write: no new rows, nothing superseded, and the schema already in
     /// a file.
     fn seal_begin(&mut self) -> Option<TableSeal> {
+        self.settle();
         let kind = if self.seal_needs_compaction() {
             SealKind::Compaction
         } else {

@@ -86,6 +86,19 @@ impl ShardStore {
         dropped
     }
 
+    /// Merges every late run waiting in any table (`Partition::stage`): the store is then
+    /// ready to read. Cheap when none waits.
+    pub fn settle_late_rows(&mut self) {
+        for table in self.tables.values_mut() {
+            table.settle();
+        }
+    }
+
+    /// Whether no late rows wait anywhere (what `run_fragment` reads must be settled).
+    pub fn is_settled(&self) -> bool {
+        self.tables.values().all(TableStore::is_settled)
+    }
+
     /// Every table of this shard, in name order.
     pub fn tables(&self) -> impl Iterator<Item = &TableStore> {
         self.tables.values()

@@ -39,6 +39,17 @@ pub struct TableStore {
     pub(super) sealed_rows: u64,
     /// The next checkpoint rewrites the whole table (its schema changed).
     pub(super) rewrite_due: bool,
+    /// Partitions whose late run may hold rows (`Partition::stage`), settled before reads.
+    late_partitions: Vec<u32>,
+}
+
+/// The partition layout of a table with `schema` (`types` its column types).
+pub(super) fn table_layout<'a>(types: &'a [DataType], schema: &TableSchema) -> Layout<'a> {
+    Layout {
+        types,
+        symbol_index: schema.symbol_index,
+        timestamp_index: schema.timestamp_index,
+    }
 }
 
 /// The next `TableStore::id`.
@@ -60,6 +71,7 @@ impl TableStore {
             segment_files: Vec::new(),
             sealed_rows: 0,
             rewrite_due: false,
+            late_partitions: Vec::new(),
         }
     }
 
@@ -97,11 +109,7 @@ impl TableStore {
     /// when they continue the partition in time order (the common case), else through a
     /// staging chunk that is merged in.
     fn append_rows(&mut self, partition: u32, batch: &RowBatch, rows: &[u32]) {
-        let layout = Layout {
-            types: &self.types,
-            symbol_index: self.schema.symbol_index,
-            timestamp_index: self.schema.timestamp_index,
-        };
+        let layout = table_layout(&self.types, &self.schema);
         let target = &mut self.partitions[partition as usize];
         let in_order = match &batch.columns[layout.timestamp_index].values {
             ColumnValues::Timestamp(ts) => {
@@ -123,13 +131,27 @@ impl TableStore {
         }
     }
 
+    /// Adds out-of-order `rows` to a partition; a late batch waits in its late run.
     fn append_to(&mut self, partition: u32, rows: Chunk) {
-        let layout = Layout {
-            types: &self.types,
-            symbol_index: self.schema.symbol_index,
-            timestamp_index: self.schema.timestamp_index,
-        };
-        self.partitions[partition as usize].append(rows, layout);
+        let layout = table_layout(&self.types, &self.schema);
+        let target = &mut self.partitions[partition as usize];
+        let was_waiting = !target.is_settled();
+        if target.stage(rows, layout) && !was_waiting {
+            self.late_partitions.push(partition);
+        }
+    }
+
+    /// Merges every waiting late run into its partition's chunks; readers need this first.
+    pub fn settle(&mut self) {
+        let layout = table_layout(&self.types, &self.schema);
+        for index in self.late_partitions.drain(..) {
+            self.partitions[index as usize].settle(layout);
+        }
+    }
+
+    /// Whether no late rows wait anywhere in the table.
+    pub fn is_settled(&self) -> bool {
+        self.late_partitions.is_empty()
     }
 
     /// For each row of `batch`, the index of its partition (created when new).
@@ -290,11 +312,8 @@ impl TableStore {
     /// Drops the rows with timestamps before `cutoff_ns`; partitions left empty disappear.
     /// Returns the number of rows dropped.
     pub fn expire_before(&mut self, cutoff_ns: i64) -> u64 {
-        let layout = Layout {
-            types: &self.types,
-            symbol_index: self.schema.symbol_index,
-            timestamp_index: self.schema.timestamp_index,
-        };
+        self.settle();
+        let layout = table_layout(&self.types, &self.schema);
         let before = self.rows_count;
         for partition in &mut self.partitions {
             partition.expire_before(cutoff_ns, layout);
@@ -305,6 +324,7 @@ impl TableStore {
 
     /// Removes partitions left without rows, then re-indexes the rest and recounts the rows.
     pub(super) fn drop_empty_partitions(&mut self) {
+        self.settle();
         self.partitions.retain(|p| p.rows_count > 0);
         self.by_string.clear();
         self.by_int.clear();

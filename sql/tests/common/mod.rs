@@ -49,7 +49,14 @@ impl TwoShards {
 
     /// Plans and runs one statement.
     pub fn run(&mut self, sql: &str) -> Result<ResultSet, QueryError> {
-        match plan_sql(sql, self)? {
+        let plan = plan_sql(sql, self)?;
+        if !matches!(plan, Plan::Insert { .. }) {
+            // As a shard does before any read: late inserts merged in.
+            for store in &mut self.stores {
+                store.settle_late_rows();
+            }
+        }
+        match plan {
             Plan::CreateTable {
                 schema,
                 if_not_exists,

@@ -145,7 +145,11 @@ fn set_price() -> MutationAction {
 
 fn apply(store: &mut ShardStore, op: &Op) {
     match op {
-        Op::Insert(rows) => store.apply(TABLE, &batch_of(rows), None).unwrap(),
+        Op::Insert(rows) => {
+            store.apply(TABLE, &batch_of(rows), None).unwrap();
+            // As the shard does before anything reads the partitions.
+            store.settle_late_rows();
+        }
         Op::Delete(from, to) => {
             store
                 .mutate(&mutate_ids(*from, *to, MutationAction::Delete))
@@ -535,6 +539,29 @@ fn a_late_row_into_a_sealed_chunk_copies_on_write_and_forces_a_compaction() {
     );
     assert_eq!(stored(&loaded), model.by_symbol());
     assert_eq!(store.storage_stats().heap_rows_count, 0);
+}
+
+#[test]
+fn late_rows_still_waiting_at_a_checkpoint_are_in_it() {
+    let mut disk = Disk::new("checkpoint-late-run");
+    let mut feed = Feed::new(2);
+    let mut store = new_store();
+    let mut model = Model::default();
+    let rows = Op::Insert(feed.rows(2_000, false));
+    apply(&mut store, &rows);
+    model.apply(&rows);
+    // Late batches straight into the store: they wait in their partitions' late runs.
+    for _ in 0..3 {
+        let late = feed.rows(50, true);
+        store.apply(TABLE, &batch_of(&late), None).unwrap();
+        model.apply(&Op::Insert(late));
+    }
+    assert!(!store.is_settled(), "the late rows wait");
+    disk.checkpoint(&mut store);
+    assert!(store.is_settled());
+    let (loaded, _) = disk.load();
+    assert_eq!(stored(&loaded), model.by_symbol());
+    assert_eq!(stored(&store), model.by_symbol());
 }
 
 #[test]

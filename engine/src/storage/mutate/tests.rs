@@ -104,6 +104,7 @@ fn store_with(rows: &[Row]) -> ShardStore {
         }
         store.apply("t", &builder.finish(), None).unwrap();
     }
+    store.settle_late_rows();
     store
 }
 
