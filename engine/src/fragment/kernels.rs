@@ -171,6 +171,38 @@ fn extreme_all<T: Copy + PartialOrd>(values: &[T], beyond: impl Fn(T, T) -> bool
     Some(tail.iter().fold(across, |e, &x| pick(e, x)))
 }
 
+/// The smallest and the largest of `values` where `keep`, in one pass; `None` when nothing is
+/// kept. Each follows `extreme`'s rule (a leading NaN stays, later ones are passed over): the
+/// two ends of a bar read its prices once instead of twice.
+#[inline]
+pub fn min_max<T: Copy + PartialOrd>(values: &[T], keep: Option<&[bool]>) -> Option<(T, T)> {
+    if keep.is_some() {
+        return Some((extreme(values, keep, true)?, extreme(values, keep, false)?));
+    }
+    let &first = values.first()?;
+    let lower = |e: T, x: T| if x < e { x } else { e };
+    let higher = |e: T, x: T| if x > e { x } else { e };
+    if values.len() < LANES {
+        let low = values.iter().fold(first, |e, &x| lower(e, x));
+        let high = values.iter().fold(first, |e, &x| higher(e, x));
+        return Some((low, high));
+    }
+    let (mut lows, mut highs) = ([first; LANES], [first; LANES]);
+    let mut fold_block = |block: &[T]| {
+        for ((low, high), &x) in lows.iter_mut().zip(highs.iter_mut()).zip(block) {
+            *low = lower(*low, x);
+            *high = higher(*high, x);
+        }
+    };
+    values.chunks_exact(LANES).for_each(&mut fold_block);
+    // The last block again, overlapping the blocks before: extremes may see a value twice, and
+    // a fixed-width block ends the run without a loop over a tail of varying length.
+    fold_block(&values[values.len() - LANES..]);
+    let low = lows.iter().fold(first, |e, &x| lower(e, x));
+    let high = highs.iter().fold(first, |e, &x| higher(e, x));
+    Some((low, high))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +276,37 @@ mod tests {
                 "later NaNs pass"
             );
         }
+    }
+
+    #[test]
+    fn min_max_matches_both_extremes() {
+        let values: Vec<f64> = (0..203)
+            .map(|i| f64::from((i * 7919) % 1009) - 500.0)
+            .collect();
+        let mask: Vec<bool> = (0..203).map(|i| i % 5 != 2).collect();
+        for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 26, 33, 203] {
+            for keep in [None, Some(&mask[..len])] {
+                let slice = &values[..len];
+                let both = extreme(slice, keep, true).zip(extreme(slice, keep, false));
+                assert_eq!(
+                    min_max(slice, keep),
+                    both,
+                    "{len} values, mask {}",
+                    keep.is_some()
+                );
+            }
+        }
+        let mut floats = values[..20].to_vec();
+        floats[0] = f64::NAN;
+        let (low, high) = min_max(&floats, None).unwrap();
+        assert!(low.is_nan() && high.is_nan(), "a leading NaN stays");
+        floats[0] = 1.0;
+        floats[9] = f64::NAN;
+        assert_eq!(
+            min_max(&floats, None),
+            extreme(&floats, None, true).zip(extreme(&floats, None, false)),
+            "a later NaN passes"
+        );
     }
 
     #[test]

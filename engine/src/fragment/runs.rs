@@ -19,7 +19,7 @@ use std::ops::Range;
 use super::aggregate::{kept_rows, AggState, Sum};
 use super::exec::Group;
 use super::functions::bucket::TimeBucket;
-use super::kernels::{count_true, dot_f64, extreme, sum_f64, sum_i64_exact, AsF64};
+use super::kernels::{count_true, dot_f64, extreme, min_max, sum_f64, sum_i64_exact, AsF64};
 use super::plan::{AggregateCall, AggregateFunction, ScalarExpr};
 use super::vector::{Column, Vector};
 use crate::error::EngineError;
@@ -29,6 +29,9 @@ use crate::types::Value;
 /// are a prefix, so counting them (vectorized, branch-free) ends a short run at once.
 const RUN_BLOCK_ROWS: usize = 32;
 
+/// Blocks counted one after another before a run's end is searched for instead.
+const LINEAR_BLOCKS: usize = 4;
+
 /// How a fragment's groups form runs: which key is the time bucket, and each aggregate's state.
 #[derive(Clone, Debug)]
 pub(super) struct RunPlan {
@@ -36,6 +39,8 @@ pub(super) struct RunPlan {
     /// Position of the bucket among the GROUP BY keys; the others are partition constants.
     bucket_position: usize,
     kinds: Vec<RunKind>,
+    /// (min, max) aggregates of the same argument: one pass over a run finds both.
+    extreme_pairs: Vec<(usize, usize)>,
 }
 
 /// What a run state computes.
@@ -78,13 +83,39 @@ impl RunPlan {
         let kinds = aggregates
             .iter()
             .map(|call| RunKind::of(call, timestamp_index))
-            .collect::<Option<_>>()?;
+            .collect::<Option<Vec<_>>>()?;
+        let extreme_pairs = extreme_pairs(&kinds, aggregates);
         Some(RunPlan {
             bucket,
             bucket_position,
             kinds,
+            extreme_pairs,
         })
     }
+
+    /// Whether aggregate `index` is half of an extreme pair.
+    fn paired(&self, index: usize) -> bool {
+        self.extreme_pairs
+            .iter()
+            .any(|&(low, high)| low == index || high == index)
+    }
+}
+
+/// Each min aggregate with a max of the same argument, as (min, max) positions; each
+/// aggregate in one pair at most.
+fn extreme_pairs(kinds: &[RunKind], aggregates: &[AggregateCall]) -> Vec<(usize, usize)> {
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for (low, _) in kinds.iter().enumerate().filter(|(_, &k)| k == RunKind::Min) {
+        let partner = kinds.iter().enumerate().position(|(high, &kind)| {
+            kind == RunKind::Max
+                && aggregates[high].args == aggregates[low].args
+                && pairs.iter().all(|&(_, taken)| taken != high)
+        });
+        if let Some(high) = partner {
+            pairs.push((low, high));
+        }
+    }
+    pairs
 }
 
 /// Whether a fragment aggregating by `group_by` groups each partition's rows by timestamp runs
@@ -305,21 +336,31 @@ impl<'p> RunGroups<'p> {
         }
         self.find_runs(timestamps, keep)?;
         let groups = self.buckets.len();
+        let changed_kind = |kind: RunKind| EngineError::Internal {
+            detail: format!("{} run states changed kind", kind.function()),
+        };
+        for &(low, high) in &self.plan.extreme_pairs {
+            let (lows, highs) = two_mut(&mut self.states, low, high);
+            lows.resize(groups);
+            highs.resize(groups);
+            let mask = kept_rows(&args[low], 0..timestamps.len(), keep);
+            if !add_extreme_pair(lows, highs, &args[low], mask.as_deref(), &self.runs) {
+                return Err(changed_kind(RunKind::Min));
+            }
+        }
         // Sums and extremes stream each argument through the cache first; the picks then
         // find their rows there.
         for streaming in [true, false] {
             let aggregates = self.states.iter_mut().zip(&self.plan.kinds).zip(args);
-            for ((states, &kind), args) in aggregates {
-                if States::streams(kind) != streaming {
+            for (index, ((states, &kind), args)) in aggregates.enumerate() {
+                if States::streams(kind) != streaming || self.plan.paired(index) {
                     continue;
                 }
                 states.resize(groups);
                 let mask = kept_rows(args, 0..timestamps.len(), keep);
                 let added = add_runs(states, kind, args, mask.as_deref(), timestamps, &self.runs);
                 if !added {
-                    return Err(EngineError::Internal {
-                        detail: format!("{} run states changed kind", kind.function()),
-                    });
+                    return Err(changed_kind(kind));
                 }
             }
         }
@@ -411,19 +452,24 @@ impl<'p> RunGroups<'p> {
 /// timestamp; `timestamps[start] <= last`, and timestamps are sorted). `hint` is the length of
 /// the run before, which a run of the same width likely shares.
 ///
-/// A short run ends inside the first block. A longer one is bracketed by galloping from the
+/// A run of up to `LINEAR_BLOCKS` blocks ends inside one, found by counting block after block
+/// (sequential reads the prefetcher follows). A longer one is bracketed by galloping from the
 /// hinted end, in steps doubling from one block, then searched: each probe is a cache miss
 /// in a column the kernels do not read, so a few probes near the end beat streaming the whole
 /// run's timestamps (a hot symbol's minute holds thousands of rows).
 fn run_end(timestamps: &[i64], start: usize, last: i64, hint: usize) -> usize {
     let len = timestamps.len();
-    let first_end = len.min(start + RUN_BLOCK_ROWS);
-    let within = timestamps[start..first_end]
-        .iter()
-        .filter(|&&t| t <= last)
-        .count();
-    if start + within < first_end || first_end == len {
-        return start + within;
+    let mut first_end = start;
+    for _ in 0..LINEAR_BLOCKS {
+        let block_start = first_end;
+        first_end = len.min(block_start + RUN_BLOCK_ROWS);
+        let within = timestamps[block_start..first_end]
+            .iter()
+            .filter(|&&t| t <= last)
+            .count();
+        if block_start + within < first_end || first_end == len {
+            return block_start + within;
+        }
     }
     // Invariant: the end lies in lo..=hi (timestamps[lo - 1] <= last; hi == len or
     // timestamps[hi] > last).
@@ -503,6 +549,54 @@ fn add_runs(
         _ => return false,
     }
     true
+}
+
+/// Items `a` and `b` (different) of `items`, both mutable.
+fn two_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    debug_assert_ne!(a, b);
+    if a < b {
+        let (left, right) = items.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = items.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    }
+}
+
+/// Adds every run's min to `lows` and max to `highs` in one pass over the argument; false when
+/// it does not match the states' kind.
+fn add_extreme_pair(
+    lows: &mut States,
+    highs: &mut States,
+    args: &[Column<'_>],
+    mask: Option<&[bool]>,
+    runs: &[Run],
+) -> bool {
+    match (lows, highs, args.first().map(|column| &column.data)) {
+        (States::IntPick(lows), States::IntPick(highs), Some(Vector::Int(values))) => {
+            extreme_pair_runs(lows, highs, values, mask, runs)
+        }
+        (States::FloatPick(lows), States::FloatPick(highs), Some(Vector::Float(values))) => {
+            extreme_pair_runs(lows, highs, values, mask, runs)
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn extreme_pair_runs<T: Number>(
+    lows: &mut [Option<(i64, T)>],
+    highs: &mut [Option<(i64, T)>],
+    values: &[T],
+    mask: Option<&[bool]>,
+    runs: &[Run],
+) {
+    for run in runs {
+        if let Some((low, high)) = min_max(&values[run.rows()], mask.map(|m| &m[run.rows()])) {
+            offer(&mut lows[run.group], (0, low), RunKind::Min);
+            offer(&mut highs[run.group], (0, high), RunKind::Max);
+        }
+    }
 }
 
 /// A number a pick state holds.
