@@ -70,8 +70,11 @@ impl TimeWindow {
         if self.from > self.to {
             return 0..0;
         }
-        let start = times.partition_point(|&t| t < self.from);
-        let end = start + times[start..].partition_point(|&t| t <= self.to);
+        let start = first_at_or_after(times, self.from);
+        let end = match self.to.checked_add(1) {
+            Some(after) => start + first_at_or_after(&times[start..], after),
+            None => times.len(),
+        };
         start..end
     }
 
@@ -92,6 +95,55 @@ impl TimeWindow {
         self.from = self.from.max(from);
         self.to = self.to.min(to);
     }
+}
+
+/// The first position of ascending `times` at or after `target`.
+///
+/// Ticks arrive at a roughly steady rate, so the position is first guessed by interpolating
+/// between the first and last time, then bracketed by galloping from the guess in steps
+/// doubling from one cache line, then searched. A plain binary search of a 16K-row chunk is 14
+/// dependent cache misses; this is a few, most of them in lines next to the guess.
+fn first_at_or_after(times: &[i64], target: i64) -> usize {
+    const STEP_ROWS: usize = 8;
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return 0;
+    };
+    if target <= first {
+        return 0;
+    }
+    if target > last {
+        return times.len();
+    }
+    // Here first < target <= last: at least two rows, and the answer is in 1..len.
+    let len = times.len();
+    let fraction = (target as f64 - first as f64) / (last as f64 - first as f64);
+    let guess = ((fraction * (len - 1) as f64) as usize).clamp(1, len - 1);
+    let before = |row: usize| times[row] < target;
+    // Invariant: times[lo - 1] < target <= times[hi]; the answer is in lo..=hi.
+    let (mut lo, mut hi) = (1, len - 1);
+    let mut step = STEP_ROWS;
+    if before(guess) {
+        lo = guess + 1;
+        while lo + step < hi {
+            if !before(lo + step) {
+                hi = lo + step;
+                break;
+            }
+            lo += step + 1;
+            step *= 2;
+        }
+    } else {
+        hi = guess;
+        while hi >= lo + step {
+            if before(hi - step) {
+                lo = hi - step + 1;
+                break;
+            }
+            hi -= step;
+            step *= 2;
+        }
+    }
+    lo + times[lo..hi].partition_point(|&t| t < target)
 }
 
 /// `ts op x` normalized so the timestamp is on the left; only the comparisons a range holds.
@@ -132,6 +184,45 @@ fn split_and<'e>(expr: &'e ScalarExpr, out: &mut Vec<&'e ScalarExpr>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interpolated_search_agrees_with_a_binary_search() {
+        // Steady, bursty (long ties, gaps) and extreme-valued times, every target around them.
+        let steady: Vec<i64> = (0..5000).map(|i| 1_000 + i * 7).collect();
+        let bursty: Vec<i64> = (0..3000i64)
+            .map(|i| match i {
+                0..1000 => i / 100,
+                1000..2000 => 1_000_000 + i,
+                _ => 1_000_000_000 + i / 3,
+            })
+            .collect();
+        let extreme = vec![
+            i64::MIN,
+            i64::MIN + 1,
+            -5,
+            0,
+            0,
+            0,
+            9,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for times in [steady, bursty, extreme, vec![], vec![4], vec![4, 4, 4]] {
+            let mut targets: Vec<i64> = times
+                .iter()
+                .flat_map(|&t| [t.saturating_sub(1), t, t.saturating_add(1)])
+                .collect();
+            targets.extend([i64::MIN, i64::MAX, 0, 500_000, 999_999_999]);
+            for target in targets {
+                assert_eq!(
+                    first_at_or_after(&times, target),
+                    times.partition_point(|&t| t < target),
+                    "target {target} in {} times",
+                    times.len()
+                );
+            }
+        }
+    }
 
     fn column(index: usize) -> Box<ScalarExpr> {
         Box::new(ScalarExpr::Column(index))
