@@ -848,19 +848,46 @@ fn finish_states(states: &States, kind: RunKind) -> Result<Column<'static>, Engi
             data: Vector::Float(sums.clone().into()),
             nulls: counted(counts),
         },
-        States::IntPick(picks) => Column {
-            data: Vector::Int(picks.iter().map(|p| p.map_or(0, |(_, v)| v)).collect()),
-            nulls: null_mask(picks.iter().map(Option::is_some)),
-        },
-        States::FloatPick(picks) => Column {
-            data: Vector::Float(picks.iter().map(|p| p.map_or(0.0, |(_, v)| v)).collect()),
-            nulls: null_mask(picks.iter().map(Option::is_some)),
-        },
+        States::IntPick(picks) => {
+            let (values, nulls) = picked_values(picks, 0);
+            Column {
+                data: Vector::Int(values.into()),
+                nulls,
+            }
+        }
+        States::FloatPick(picks) => {
+            let (values, nulls) = picked_values(picks, 0.0);
+            Column {
+                data: Vector::Float(values.into()),
+                nulls,
+            }
+        }
         States::Vwap(sums) => Column {
             data: Vector::Float(sums.iter().map(|&(pv, v, _)| pv / v).collect()),
             nulls: null_mask(sums.iter().map(|&(_, _, n)| n > 0)),
         },
     })
+}
+
+/// Each group's picked value (`absent` where it has none) and the NULL mask of those groups
+/// (`None` when every group has a value), in one pass over the picks when all have one.
+fn picked_values<T: Number>(
+    picks: &[Option<(i64, T)>],
+    absent: T,
+) -> (Vec<T>, Option<Cow<'static, [bool]>>) {
+    let mut every_one = true;
+    let values = picks
+        .iter()
+        .map(|pick| match pick {
+            Some((_, value)) => *value,
+            None => {
+                every_one = false;
+                absent
+            }
+        })
+        .collect();
+    let nulls = (!every_one).then(|| picks.iter().map(Option::is_none).collect());
+    (values, nulls)
 }
 
 /// The NULL mask of groups where `present` is false; `None` (no mask) when every one is there.
@@ -915,6 +942,16 @@ mod tests {
             ]
         );
         assert_eq!(groups[1].key, [Value::Int(3), Value::Int(2)]);
+    }
+
+    #[test]
+    fn picked_values_mark_groups_without_a_pick_null() {
+        let all = [Some((1, 2.5)), Some((3, -1.0))];
+        assert_eq!(picked_values(&all, 0.0), (vec![2.5, -1.0], None));
+        let gaps = [Some((1, 7i64)), None, Some((4, 9))];
+        let (values, nulls) = picked_values(&gaps, 0);
+        assert_eq!(values, [7, 0, 9]);
+        assert_eq!(nulls.as_deref(), Some(&[false, true, false][..]));
     }
 
     #[test]
