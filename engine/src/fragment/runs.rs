@@ -104,11 +104,11 @@ impl RunPlan {
 /// Each min aggregate with a max of the same argument, as (min, max) positions; each
 /// aggregate in one pair at most.
 fn extreme_pairs(kinds: &[RunKind], aggregates: &[AggregateCall]) -> Vec<(usize, usize)> {
+    let of_kind = |kind: RunKind| (0..kinds.len()).filter(move |&i| kinds[i] == kind);
     let mut pairs: Vec<(usize, usize)> = Vec::new();
-    for (low, _) in kinds.iter().enumerate().filter(|(_, &k)| k == RunKind::Min) {
-        let partner = kinds.iter().enumerate().position(|(high, &kind)| {
-            kind == RunKind::Max
-                && aggregates[high].args == aggregates[low].args
+    for low in of_kind(RunKind::Min) {
+        let partner = of_kind(RunKind::Max).find(|&high| {
+            aggregates[high].args == aggregates[low].args
                 && pairs.iter().all(|&(_, taken)| taken != high)
         });
         if let Some(high) = partner {
