@@ -167,7 +167,8 @@ fn a_bounded_scan_reads_only_the_rows_inside_the_bounds() {
     let result = db.run("SELECT count() FROM t WHERE ts >= 20000").unwrap();
     let inside = rows.iter().filter(|r| r.1 >= 20_000).count() as u64;
     assert_eq!(result.rows, vec![vec![Value::Int(inside as i64)]]);
-    assert_eq!(result.statistics.rows_read, inside);
+    // Whole blocks inside the bounds are counted from their summaries, not read.
+    assert!(result.statistics.rows_read <= inside);
 }
 
 #[test]

@@ -269,6 +269,7 @@ impl<'a> JoinPlan<'a> {
                 chunk,
                 key,
                 symbol_index: self.left.schema.symbol_index,
+                block: None,
             };
             match verdict(filter, &prune) {
                 Verdict::Skip => return Ok(None),
@@ -329,8 +330,8 @@ impl<'a> JoinPlan<'a> {
         matches: &Matches,
         segments: &[Segment],
     ) -> Result<(), EngineError> {
-        // The memo holds states over the previous rows: stale for the new ones.
-        joined.memo.clear();
+        // The memo and block summary describe the previous rows: stale for the new ones.
+        joined.reopen();
         let (left_columns, right_columns) = joined.columns.split_at_mut(self.left_used.len());
         let left = left_columns.iter_mut().zip(&chunk.columns);
         for ((to, from), _) in left.zip(&self.left_used).filter(|(_, used)| **used) {

@@ -509,6 +509,19 @@ fn logical<'a>(
     let (Some(a), Some(b)) = (bool_operand(&l), bool_operand(&r)) else {
         return Err(mismatch(op, &l, &r));
     };
+    let both_const = matches!((&l.data, &r.data), (Vector::Const(_), Vector::Const(_)));
+    let null_free = |c: &Column<'_>| c.nulls.is_none() && !is_const_null(c);
+    if null_free(&l) && null_free(&r) && !both_const {
+        // No NULL on either side: plain two-valued logic.
+        let values = match op {
+            BinaryOp::And => map2(&a, &b, rows, |x, y| x & y),
+            _ => map2(&a, &b, rows, |x, y| x | y),
+        };
+        return Ok(Column {
+            data: Vector::Bool(Cow::Owned(values)),
+            nulls: None,
+        });
+    }
     let (an, bn) = (null_operand(&l), null_operand(&r));
     let known_a = map2(&a, &an, rows, |v, n| (v, n));
     let known_b = map2(&b, &bn, rows, |v, n| (v, n));

@@ -11,6 +11,7 @@
 use ahash::AHashMap;
 
 use super::aggregate::{AggState, KeyPart, UpdateRows};
+use super::block_parts::{parts, summed_state, Part};
 use super::eval::{evaluate, selection, EvalContext};
 use super::plan::{
     AggregateCall, AggregateFunction, Fragment, FragmentOutput, Reaggregate, ScalarExpr, SortKey,
@@ -20,11 +21,15 @@ use super::runs::{RunGroups, RunPlan};
 use super::vector::Column;
 use super::window::TimeWindow;
 use crate::error::EngineError;
+use crate::storage::blocks::BLOCK_ROWS;
 use crate::storage::chunk::Chunk;
 use crate::storage::partition::Partition;
 use crate::storage::store::ShardStore;
 use crate::storage::table::TableStore;
 use crate::types::Value;
+
+/// Fewest rows of a chunk judged block by block: fewer cost less to read than to judge.
+const BLOCKS_ROWS_MIN: usize = 4 * BLOCK_ROWS;
 
 /// Most rows one fragment may return; more is `EngineError::ResultTooLarge`.
 pub const FRAGMENT_ROWS_MAX: usize = 1 << 24;
@@ -92,13 +97,14 @@ pub(super) fn run_fragment_over(
     partitions: &[&Partition],
     fragment: &Fragment,
 ) -> Result<FragmentResult, EngineError> {
+    let window = fragment
+        .filter
+        .as_ref()
+        .and_then(|f| TimeWindow::of(f, table.schema.timestamp_index));
     let mut scan = Scan {
         table,
         fragment,
-        window: fragment
-            .filter
-            .as_ref()
-            .and_then(|f| TimeWindow::of(f, table.schema.timestamp_index)),
+        window: window.as_ref(),
         read: ReadStats::default(),
     };
     let data = match &fragment.output {
@@ -127,7 +133,7 @@ struct Scan<'a> {
     table: &'a TableStore,
     fragment: &'a Fragment,
     /// The filter's bounds on the designated timestamp, searched per chunk.
-    window: Option<TimeWindow>,
+    window: Option<&'a TimeWindow>,
     read: ReadStats,
 }
 
@@ -153,6 +159,19 @@ struct Filtered<'a> {
     keep: Option<Vec<bool>>,
 }
 
+/// A chunk after pruning and its time window, before its filter runs.
+enum Narrowed<'a> {
+    /// No row can pass.
+    Skip,
+    /// The rows in view of `ctx` pass when `check` keeps them (every one when `None`);
+    /// `judged` tells that the chunk's zones could not decide the filter.
+    Rows {
+        ctx: EvalContext<'a>,
+        check: Option<&'a ScalarExpr>,
+        judged: bool,
+    },
+}
+
 impl<'a> Scan<'a> {
     /// Prunes and filters one chunk; `None` when no row can pass.
     fn filter_chunk(
@@ -160,25 +179,33 @@ impl<'a> Scan<'a> {
         partition: &'a Partition,
         chunk: &'a Chunk,
     ) -> Result<Option<Filtered<'a>>, EngineError> {
+        match self.narrow_chunk(partition, chunk) {
+            Narrowed::Skip => Ok(None),
+            Narrowed::Rows { ctx, check, .. } => self.filter_rows(chunk, ctx, check),
+        }
+    }
+
+    /// Prunes one chunk by its zones, then narrows it to the filter's time window.
+    fn narrow_chunk(&self, partition: &'a Partition, chunk: &'a Chunk) -> Narrowed<'a> {
         let ctx = EvalContext::whole(chunk, &partition.key, &self.table.dictionary);
-        let Some(filter) = &self.fragment.filter else {
-            self.read.add(chunk, ctx.rows());
-            return Ok(Some(Filtered { ctx, keep: None }));
+        let Some(filter) = self.fragment.filter.as_ref() else {
+            return Narrowed::Rows {
+                ctx,
+                check: None,
+                judged: false,
+            };
         };
-        let prune = PruneContext {
-            chunk,
-            key: &partition.key,
-            symbol_index: self.table.schema.symbol_index,
-        };
+        let prune = self.prune_context(partition, chunk);
         match verdict(filter, &prune) {
-            Verdict::Skip => Ok(None),
-            Verdict::All => {
-                self.read.add(chunk, ctx.rows());
-                Ok(Some(Filtered { ctx, keep: None }))
-            }
+            Verdict::Skip => Narrowed::Skip,
+            Verdict::All => Narrowed::Rows {
+                ctx,
+                check: None,
+                judged: false,
+            },
             Verdict::Check => {
                 let ts_index = self.table.schema.timestamp_index;
-                let (ctx, filter) = match &self.window {
+                let (ctx, check) = match self.window {
                     Some(window) => match window.rows_of(chunk, ts_index) {
                         Some(rows) => (
                             EvalContext {
@@ -192,19 +219,43 @@ impl<'a> Scan<'a> {
                     None => (ctx, Some(filter)),
                 };
                 if ctx.rows() == 0 {
-                    return Ok(None);
+                    return Narrowed::Skip;
                 }
-                self.read.add(chunk, ctx.rows());
-                let keep = match filter {
-                    Some(filter) => selection(evaluate(filter, &ctx)?, ctx.rows()),
-                    None => None,
-                };
-                if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
-                    return Ok(None);
+                Narrowed::Rows {
+                    ctx,
+                    check,
+                    judged: true,
                 }
-                Ok(Some(Filtered { ctx, keep }))
             }
         }
+    }
+
+    /// What zone pruning sees of `chunk`.
+    fn prune_context(&self, partition: &'a Partition, chunk: &'a Chunk) -> PruneContext<'a> {
+        PruneContext {
+            chunk,
+            key: &partition.key,
+            symbol_index: self.table.schema.symbol_index,
+            block: None,
+        }
+    }
+
+    /// Evaluates `check` over the rows in view of `ctx`; `None` when it keeps none.
+    fn filter_rows(
+        &mut self,
+        chunk: &'a Chunk,
+        ctx: EvalContext<'a>,
+        check: Option<&ScalarExpr>,
+    ) -> Result<Option<Filtered<'a>>, EngineError> {
+        self.read.add(chunk, ctx.rows());
+        let keep = match check {
+            Some(check) => selection(evaluate(check, &ctx)?, ctx.rows()),
+            None => None,
+        };
+        if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
+            return Ok(None);
+        }
+        Ok(Some(Filtered { ctx, keep }))
     }
 
     /// Partial states per group of `group_by` over the partitions' rows.
@@ -389,7 +440,14 @@ impl<'a> Scan<'a> {
         let symbol_index = self.table.schema.symbol_index;
         let constant_keys = group_by.iter().all(|e| e.reads_only(symbol_index));
         for chunk in &partition.chunks {
-            let Some(filtered) = self.filter_chunk(partition, chunk)? else {
+            let Narrowed::Rows { ctx, check, judged } = self.narrow_chunk(partition, chunk) else {
+                continue;
+            };
+            if judged && constant_keys && ctx.rows() >= BLOCKS_ROWS_MIN {
+                self.aggregate_blocks(partition, ctx, check, group_by, aggregates, groups)?;
+                continue;
+            }
+            let Some(filtered) = self.filter_rows(chunk, ctx, check)? else {
                 continue;
             };
             let whole_chunk =
@@ -411,6 +469,79 @@ impl<'a> Scan<'a> {
                 aggregates,
                 groups,
             )?;
+        }
+        Ok(())
+    }
+
+    /// Adds the rows in view of `ctx`, a chunk its zones cannot judge, that `check` keeps to
+    /// the one group of `group_by`'s partition-constant keys, judging the filter block by
+    /// block (`block_parts`): blocks it rejects are not read, blocks it accepts give their
+    /// sums when the aggregates allow, the others are filtered.
+    fn aggregate_blocks(
+        &mut self,
+        partition: &'a Partition,
+        ctx: EvalContext<'a>,
+        check: Option<&'a ScalarExpr>,
+        group_by: &[ScalarExpr],
+        aggregates: &[AggregateCall],
+        groups: &mut GroupTable<'_>,
+    ) -> Result<(), EngineError> {
+        let (Some(filter), Some(chunk)) = (&self.fragment.filter, ctx.chunk()) else {
+            return Err(EngineError::Internal {
+                detail: "block by block over rows that are not a filtered chunk".into(),
+            });
+        };
+        let summary = chunk.block_summary();
+        let inside = ctx.window.clone();
+        let view = |rows| EvalContext {
+            window: rows,
+            ..ctx
+        };
+        let mut slot = None;
+        for part in parts(filter, &self.prune_context(partition, chunk), &summary) {
+            match part {
+                Part::Check(rows) => {
+                    let rows = rows.start.max(inside.start)..rows.end.min(inside.end);
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    if let Some(f) = self.filter_rows(chunk, view(rows), check)? {
+                        self.aggregate_rows(
+                            &f.ctx,
+                            f.keep.as_deref(),
+                            group_by,
+                            aggregates,
+                            groups,
+                        )?;
+                    }
+                }
+                Part::All(rows) => {
+                    let summed: Option<Vec<AggState>> = aggregates
+                        .iter()
+                        .map(|call| summed_state(call, &summary, rows.clone()))
+                        .collect();
+                    let Some(states) = summed else {
+                        let ctx = view(rows);
+                        self.read.add(chunk, ctx.rows());
+                        self.aggregate_rows(&ctx, None, group_by, aggregates, groups)?;
+                        continue;
+                    };
+                    let slot = match slot {
+                        Some(slot) => slot,
+                        None => {
+                            let key = self
+                                .constant_keys(group_by, &view(rows))?
+                                .iter()
+                                .map(KeyPart::from_value)
+                                .collect();
+                            *slot.insert(groups.slot(key))
+                        }
+                    };
+                    for (index, state) in states.into_iter().enumerate() {
+                        groups.merge_state(slot, index, state)?;
+                    }
+                }
+            }
         }
         Ok(())
     }

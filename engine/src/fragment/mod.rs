@@ -7,6 +7,7 @@ mod asof_gather;
 mod asof_merge;
 mod asof_source;
 mod asof_walk;
+mod block_parts;
 pub mod combine;
 pub mod eval;
 pub mod exec;

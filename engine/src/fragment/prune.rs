@@ -3,6 +3,7 @@
 
 use super::plan::{BinaryOp, ScalarExpr};
 use crate::batch::SymbolKey;
+use crate::storage::blocks::BlockSummary;
 use crate::storage::chunk::{Chunk, Zone};
 use crate::types::Value;
 
@@ -25,6 +26,25 @@ pub struct PruneContext<'a> {
     pub key: &'a SymbolKey,
     /// Index of the symbol column.
     pub symbol_index: usize,
+    /// Judge only this block of the chunk, by the chunk's block summary (`None`: the whole
+    /// chunk, by its zones).
+    pub block: Option<(&'a BlockSummary, usize)>,
+}
+
+impl PruneContext<'_> {
+    /// The zone of `column` over the rows judged, and whether any of them may be NULL.
+    fn zone(&self, column: usize) -> (Zone, bool) {
+        match self.block {
+            None => {
+                let stored = &self.chunk.columns[column];
+                (stored.zone, stored.nulls.is_some())
+            }
+            Some((summary, block)) => match summary.column(column) {
+                Some(blocks) => (blocks.zones[block], false),
+                None => (Zone::Unknown, true),
+            },
+        }
+    }
 }
 
 /// Prunes `filter` against one chunk.
@@ -87,19 +107,19 @@ fn column_verdict(op: BinaryOp, column: usize, literal: &Value, ctx: &PruneConte
             false => Verdict::Check,
         };
     }
-    let stored = &ctx.chunk.columns[column];
+    let (zone, has_nulls) = ctx.zone(column);
     let Some(x) = literal.as_f64() else {
         return Verdict::Check;
     };
-    let (min, max) = match stored.zone {
+    let (min, max) = match zone {
         Zone::Int { min, max } if matches!(literal, Value::Int(_)) => {
-            return int_verdict(op, min, max, literal_int(literal), stored.nulls.is_some());
+            return int_verdict(op, min, max, literal_int(literal), has_nulls);
         }
         Zone::Int { min, max } => (min as f64, max as f64),
         Zone::Float { min, max } => (min, max),
         Zone::Unknown => return Verdict::Check,
     };
-    range_verdict(op, min, max, x, stored.nulls.is_some())
+    range_verdict(op, min, max, x, has_nulls)
 }
 
 fn literal_int(v: &Value) -> i64 {

@@ -8,6 +8,9 @@
 //! chunk's mutators, which copy its columns on write and make it `Open` again, so the table
 //! can tell that a sealed version of its rows was superseded.
 
+use std::cell::Ref;
+
+use super::blocks::{BlockCache, BlockSummary, BLOCK_ROWS};
 use super::column_vec::{ColumnValue, ColumnVec};
 use super::dictionary::SymbolDictionary;
 use super::memo::AggregateMemo;
@@ -435,6 +438,8 @@ pub struct Chunk {
     pub rows_count: usize,
     /// Partial aggregates of the whole chunk, cleared by every mutation.
     pub memo: AggregateMemo,
+    /// Zones and sums of its complete blocks, kept across appends, cleared by other changes.
+    blocks: BlockCache,
     /// Open, frozen or sealed. Every mutator makes the chunk `Open`.
     state: ChunkState,
 }
@@ -463,6 +468,7 @@ impl Chunk {
             columns,
             rows_count,
             memo: AggregateMemo::default(),
+            blocks: BlockCache::default(),
             state: ChunkState::Open,
         }
     }
@@ -481,10 +487,32 @@ impl Chunk {
     }
 
     /// Makes the chunk open (it is about to change, or its checkpoint failed) and forgets its
-    /// memo. A frozen or sealed chunk's columns are copied on their first write.
+    /// memo and block summary. A frozen or sealed chunk's columns are copied on their first
+    /// write.
     pub fn reopen(&mut self) {
+        self.blocks.clear();
+        self.reopen_for_append();
+    }
+
+    /// Like `reopen`, for a change that only appends rows to an open chunk: the summary of
+    /// its complete blocks stays true.
+    fn reopen_for_append(&mut self) {
+        if self.state != ChunkState::Open {
+            // Its summary may cover a short last block.
+            self.blocks.clear();
+        }
         self.state = ChunkState::Open;
         self.memo.clear();
+    }
+
+    /// The zones and sums of the chunk's blocks (built on first use): the complete ones of an
+    /// open chunk, all of a frozen or sealed one.
+    pub fn block_summary(&self) -> Ref<'_, BlockSummary> {
+        let rows = match self.state {
+            ChunkState::Open => self.rows_count / BLOCK_ROWS * BLOCK_ROWS,
+            ChunkState::Frozen | ChunkState::Sealed => self.rows_count,
+        };
+        self.blocks.get(&self.columns, rows)
     }
 
     /// Freezes the chunk's columns for a checkpoint and returns a copy of it on the same
@@ -541,7 +569,7 @@ impl Chunk {
     /// Appends rows `start..end` of `other`.
     pub fn extend_from(&mut self, other: &Chunk, start: usize, end: usize) {
         debug_assert!(start <= end && end <= other.rows_count);
-        self.reopen();
+        self.reopen_for_append();
         for (to, from) in self.columns.iter_mut().zip(&other.columns) {
             to.extend_from(self.rows_count, from, start, end);
         }
@@ -555,7 +583,7 @@ impl Chunk {
         rows: &[u32],
         dictionary: &mut SymbolDictionary,
     ) {
-        self.reopen();
+        self.reopen_for_append();
         for (column, source) in self.columns.iter_mut().zip(&batch.columns) {
             column.extend_from_batch(self.rows_count, source, rows, dictionary);
         }

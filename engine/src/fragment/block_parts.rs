@@ -1,0 +1,88 @@
+//! Judging a chunk block by block (see `storage::blocks`): the row ranges a filter may keep,
+//! and the states of aggregates over blocks it accepts whole, taken from the blocks' sums.
+
+use std::ops::Range;
+
+use super::aggregate::{AggState, Sum};
+use super::plan::{AggregateCall, AggregateFunction, ScalarExpr};
+use super::prune::{verdict, PruneContext, Verdict};
+use crate::storage::blocks::{BlockSummary, BlockSums, BLOCK_ROWS};
+
+/// Consecutive rows of a chunk with one verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Every row passes the filter; whole summarized blocks.
+    All(Range<usize>),
+    /// The filter must be evaluated on these rows.
+    Check(Range<usize>),
+}
+
+/// The parts of the chunk of `chunk_ctx` (its `block` unset) that `filter` may keep, judged
+/// by `summary` block by block, in row order; rows after the summarized ones are checked.
+/// Adjacent blocks with the same verdict form one part.
+pub fn parts(
+    filter: &ScalarExpr,
+    chunk_ctx: &PruneContext<'_>,
+    summary: &BlockSummary,
+) -> Vec<Part> {
+    let mut parts: Vec<Part> = Vec::new();
+    let mut push = |all: bool, rows: Range<usize>| match (parts.last_mut(), all) {
+        (Some(Part::All(last)), true) | (Some(Part::Check(last)), false)
+            if last.end == rows.start =>
+        {
+            last.end = rows.end
+        }
+        _ => parts.push(if all {
+            Part::All(rows)
+        } else {
+            Part::Check(rows)
+        }),
+    };
+    for block in 0..summary.blocks {
+        let ctx = PruneContext {
+            block: Some((summary, block)),
+            ..*chunk_ctx
+        };
+        let rows = summary.block_rows(block);
+        match verdict(filter, &ctx) {
+            Verdict::Skip => {}
+            Verdict::All => push(true, rows),
+            Verdict::Check => push(false, rows),
+        }
+    }
+    let tail = summary.rows..chunk_ctx.chunk.rows_count;
+    if !tail.is_empty() {
+        push(false, tail);
+    }
+    parts
+}
+
+/// The state of `call` over the whole summarized blocks `rows`, from their sums; `None` when
+/// the sums cannot give it (the rows must then be read).
+pub fn summed_state(
+    call: &AggregateCall,
+    summary: &BlockSummary,
+    rows: Range<usize>,
+) -> Option<AggState> {
+    let count = rows.len() as u64;
+    let column = match call.args.as_slice() {
+        [] => None,
+        [ScalarExpr::Column(index)] => Some(summary.column(*index)?),
+        _ => return None,
+    };
+    let sum = || {
+        let blocks = rows.start / BLOCK_ROWS..rows.end.div_ceil(BLOCK_ROWS);
+        match &column?.sums {
+            BlockSums::Int(sums) => Some(Sum::Int(sums[blocks].iter().sum())),
+            BlockSums::Float(sums) => Some(Sum::Float(sums[blocks].iter().sum())),
+            BlockSums::None => None,
+        }
+    };
+    // A summarized column has no NULLs: count(column) counts every row.
+    match call.function {
+        AggregateFunction::Count => Some(AggState::Count(count)),
+        AggregateFunction::Sum => Some(AggState::Sum(sum()?)),
+        AggregateFunction::Avg => Some(AggState::Avg(sum()?, count)),
+        _ => None,
+    }
+}
