@@ -298,3 +298,52 @@ fn block_sums_stay_true_across_updates_and_appends() {
     rows.extend(more);
     check_all_filters(&mut db, &rows);
 }
+
+/// Bars of `width` ns per symbol, brute force: count, first, max, min, last of price, then
+/// sum, min and max of volume and the sum of size (NULLs: its rows are always read).
+fn brute_bars(rows: &[Row], width: i64) -> Vec<Vec<Value>> {
+    let mut bars: std::collections::BTreeMap<(i64, i64), Vec<&Row>> = Default::default();
+    for row in rows {
+        bars.entry((row.symbol, row.ts / width))
+            .or_default()
+            .push(row);
+    }
+    bars.into_iter()
+        .map(|((symbol, bucket), rows)| {
+            let price = |r: &&Row| r.cents;
+            let at = |cents: i64| Value::Float(cents as f64 / 100.0);
+            let sizes: Vec<i64> = rows.iter().filter_map(|r| r.size).collect();
+            vec![
+                Value::Int(symbol),
+                Value::Int(bucket),
+                Value::Int(rows.len() as i64),
+                at(rows[0].cents),
+                at(rows.iter().map(price).max().unwrap()),
+                at(rows.iter().map(price).min().unwrap()),
+                at(rows[rows.len() - 1].cents),
+                Value::Int(rows.iter().map(|r| r.volume).sum()),
+                Value::Int(rows.iter().map(|r| r.volume).min().unwrap()),
+                Value::Int(rows.iter().map(|r| r.volume).max().unwrap()),
+                if sizes.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Int(sizes.iter().sum())
+                },
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn bars_over_whole_blocks_match_brute_force() {
+    let (mut db, rows) = loaded();
+    // From a bar of a few rows (no whole block) to bars of thousands (dozens of blocks).
+    for width in [7, 500, 1_000, 4_099, 30_000] {
+        let got = db.rows(&format!(
+            "SELECT symbol, intDiv(ts, {width}) AS b, count(), argMin(price, ts), max(price), \
+             min(price), argMax(price, ts), sum(volume), min(volume), max(volume), sum(size) \
+             FROM t GROUP BY symbol, b ORDER BY symbol, b"
+        ));
+        assert_eq!(got, brute_bars(&rows, width), "bars of {width}");
+    }
+}

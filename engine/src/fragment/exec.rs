@@ -17,6 +17,7 @@ use super::plan::{
     AggregateCall, AggregateFunction, Fragment, FragmentOutput, Reaggregate, ScalarExpr, SortKey,
 };
 use super::prune::{verdict, PruneContext, Verdict};
+use super::run_blocks::ViewBlocks;
 use super::runs::{RunGroups, RunPlan};
 use super::vector::Column;
 use super::window::TimeWindow;
@@ -421,7 +422,13 @@ impl<'a> Scan<'a> {
                     .get(ts_index)
                     .is_some_and(|c| c.nulls.is_none());
             let args = evaluate_args(aggregates, ctx)?;
-            if !sorted || !found.add(timestamps, &args, filtered.keep.as_deref())? {
+            // Whole blocks inside a run count from their summaries when every row is kept.
+            let summary = filtered.keep.is_none().then(|| chunk.block_summary());
+            let blocks = summary.as_deref().map(|summary| ViewBlocks {
+                summary,
+                offset: ctx.window.start,
+            });
+            if !sorted || !found.add(timestamps, &args, filtered.keep.as_deref(), blocks)? {
                 self.read = read_before;
                 return Ok(None);
             }

@@ -17,6 +17,7 @@ pub mod moments;
 pub mod plan;
 pub mod prune;
 pub mod quantile;
+mod run_blocks;
 pub mod runs;
 pub mod vector;
 pub mod window;

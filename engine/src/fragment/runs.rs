@@ -21,6 +21,7 @@ use super::exec::Group;
 use super::functions::bucket::TimeBucket;
 use super::kernels::{count_true, dot_f64, extreme, min_max, sum_f64, sum_i64_exact, AsF64};
 use super::plan::{AggregateCall, AggregateFunction, ScalarExpr};
+use super::run_blocks::{Bounded, ColumnView, ViewBlocks};
 use super::vector::{Column, Vector};
 use crate::error::EngineError;
 use crate::types::Value;
@@ -41,6 +42,8 @@ pub(super) struct RunPlan {
     kinds: Vec<RunKind>,
     /// (min, max) aggregates of the same argument: one pass over a run finds both.
     extreme_pairs: Vec<(usize, usize)>,
+    /// The stored column each aggregate's first argument is, when it is one.
+    columns: Vec<Option<usize>>,
 }
 
 /// What a run state computes.
@@ -85,11 +88,19 @@ impl RunPlan {
             .map(|call| RunKind::of(call, timestamp_index))
             .collect::<Option<Vec<_>>>()?;
         let extreme_pairs = extreme_pairs(&kinds, aggregates);
+        let columns = aggregates
+            .iter()
+            .map(|call| match call.args.first() {
+                Some(ScalarExpr::Column(index)) => Some(*index),
+                _ => None,
+            })
+            .collect();
         Some(RunPlan {
             bucket,
             bucket_position,
             kinds,
             extreme_pairs,
+            columns,
         })
     }
 
@@ -313,13 +324,16 @@ impl<'p> RunGroups<'p> {
     }
 
     /// Adds the rows in view of the partition's next chunk: their (sorted) `timestamps`, each
-    /// aggregate's evaluated arguments `args`, and the rows the filter keeps (`None` = all).
-    /// False, adding nothing, when an argument vector is not of the kind the states hold.
+    /// aggregate's evaluated arguments `args`, the rows the filter keeps (`None` = all), and
+    /// the chunk's summarized blocks, whose sums and zones stand for the rows of whole blocks
+    /// inside a run when every row is kept. False, adding nothing, when an argument vector is
+    /// not of the kind the states hold.
     pub(super) fn add(
         &mut self,
         timestamps: &[i64],
         args: &[Vec<Column<'_>>],
         keep: Option<&[bool]>,
+        blocks: Option<ViewBlocks<'_>>,
     ) -> Result<bool, EngineError> {
         debug_assert!(timestamps.is_sorted());
         let retype = self.buckets.is_empty();
@@ -339,12 +353,15 @@ impl<'p> RunGroups<'p> {
         let changed_kind = |kind: RunKind| EngineError::Internal {
             detail: format!("{} run states changed kind", kind.function()),
         };
+        let blocks = blocks.filter(|_| keep.is_none());
+        let column_of = |index: usize| blocks?.column(self.plan.columns[index]?);
         for &(low, high) in &self.plan.extreme_pairs {
             let (lows, highs) = two_mut(&mut self.states, low, high);
             lows.resize(groups);
             highs.resize(groups);
             let mask = kept_rows(&args[low], 0..timestamps.len(), keep);
-            if !add_extreme_pair(lows, highs, &args[low], mask.as_deref(), &self.runs) {
+            let column = column_of(low).filter(|_| mask.is_none());
+            if !add_extreme_pair(lows, highs, &args[low], mask.as_deref(), &self.runs, column) {
                 return Err(changed_kind(RunKind::Min));
             }
         }
@@ -358,7 +375,17 @@ impl<'p> RunGroups<'p> {
                 }
                 states.resize(groups);
                 let mask = kept_rows(args, 0..timestamps.len(), keep);
-                let added = add_runs(states, kind, args, mask.as_deref(), timestamps, &self.runs);
+                let column = column_of(index).filter(|_| mask.is_none());
+                let runs = &self.runs;
+                let added = add_runs(
+                    states,
+                    kind,
+                    args,
+                    mask.as_deref(),
+                    timestamps,
+                    runs,
+                    column,
+                );
                 if !added {
                     return Err(changed_kind(kind));
                 }
@@ -500,8 +527,8 @@ fn kept(mask: Option<&[bool]>, rows: Range<usize>) -> u64 {
     mask.map_or(rows.len() as u64, |m| count_true(&m[rows]))
 }
 
-/// Adds every run to `states` over the argument vectors `args`; false when they do not match
-/// the states' kind.
+/// Adds every run to `states` over the argument vectors `args` (integer sums of whole blocks
+/// from `column`'s block sums when given); false when they do not match the states' kind.
 fn add_runs(
     states: &mut States,
     kind: RunKind,
@@ -509,6 +536,7 @@ fn add_runs(
     mask: Option<&[bool]>,
     timestamps: &[i64],
     runs: &[Run],
+    column: Option<ColumnView<'_>>,
 ) -> bool {
     let data = |index: usize| args.get(index).map(|column| &column.data);
     match (states, data(0), data(1)) {
@@ -521,7 +549,11 @@ fn add_runs(
             for run in runs {
                 let (rows, slice_mask) = (run.rows(), mask.map(|m| &m[run.rows()]));
                 counts[run.group] += kept(mask, run.rows());
-                sums[run.group] += sum_i64_exact(&values[rows], slice_mask);
+                let sum = |values: &[i64]| sum_i64_exact(values, None);
+                sums[run.group] += match column.and_then(|c| c.int_sum(run.rows(), values, sum)) {
+                    Some(sum) => sum,
+                    None => sum_i64_exact(&values[rows], slice_mask),
+                };
             }
         }
         (States::FloatSum(sums, counts), Some(Vector::Float(values)), _) => {
@@ -563,36 +595,43 @@ fn two_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     }
 }
 
-/// Adds every run's min to `lows` and max to `highs` in one pass over the argument; false when
-/// it does not match the states' kind.
+/// Adds every run's min to `lows` and max to `highs` in one pass over the argument (whole
+/// blocks from `column`'s zones when given); false when it does not match the states' kind.
 fn add_extreme_pair(
     lows: &mut States,
     highs: &mut States,
     args: &[Column<'_>],
     mask: Option<&[bool]>,
     runs: &[Run],
+    column: Option<ColumnView<'_>>,
 ) -> bool {
     match (lows, highs, args.first().map(|column| &column.data)) {
         (States::IntPick(lows), States::IntPick(highs), Some(Vector::Int(values))) => {
-            extreme_pair_runs(lows, highs, values, mask, runs)
+            extreme_pair_runs(lows, highs, values, mask, runs, column)
         }
         (States::FloatPick(lows), States::FloatPick(highs), Some(Vector::Float(values))) => {
-            extreme_pair_runs(lows, highs, values, mask, runs)
+            extreme_pair_runs(lows, highs, values, mask, runs, column)
         }
         _ => return false,
     }
     true
 }
 
-fn extreme_pair_runs<T: Number>(
+fn extreme_pair_runs<T: Number + Bounded>(
     lows: &mut [Option<(i64, T)>],
     highs: &mut [Option<(i64, T)>],
     values: &[T],
     mask: Option<&[bool]>,
     runs: &[Run],
+    column: Option<ColumnView<'_>>,
 ) {
+    let fold = |values: &[T]| min_max(values, None);
     for run in runs {
-        if let Some((low, high)) = min_max(&values[run.rows()], mask.map(|m| &m[run.rows()])) {
+        let extremes = match column.and_then(|c| c.min_max(run.rows(), values, fold)) {
+            Some(extremes) => extremes,
+            None => min_max(&values[run.rows()], mask.map(|m| &m[run.rows()])),
+        };
+        if let Some((low, high)) = extremes {
             offer(&mut lows[run.group], (0, low), RunKind::Min);
             offer(&mut highs[run.group], (0, high), RunKind::Max);
         }
@@ -919,19 +958,19 @@ mod tests {
         let plan = RunPlan::of(&[ScalarExpr::Column(0), key], &calls, 1, 0).unwrap();
         let mut found = RunGroups::new(&plan);
         assert!(found
-            .add(&[1, 5, 12], &[vec![ints(vec![1, 2, 3])]], None)
+            .add(&[1, 5, 12], &[vec![ints(vec![1, 2, 3])]], None, None)
             .unwrap());
         assert_eq!(found.groups_count(), 2);
         // Floats after integers, and a constant: nothing added, the caller goes the general way.
         let floats = Column::new(Vector::Float(vec![0.5, 1.5].into()));
-        assert!(!found.add(&[14, 25], &[vec![floats]], None).unwrap());
+        assert!(!found.add(&[14, 25], &[vec![floats]], None, None).unwrap());
         let constant = Column::constant(Value::Int(7));
-        assert!(!found.add(&[14, 25], &[vec![constant]], None).unwrap());
+        assert!(!found.add(&[14, 25], &[vec![constant]], None, None).unwrap());
         assert_eq!(found.groups_count(), 2);
         // A new partition may take the other kind.
         found.reset();
         let floats = Column::new(Vector::Float(vec![0.5, 1.5].into()));
-        assert!(found.add(&[14, 25], &[vec![floats]], None).unwrap());
+        assert!(found.add(&[14, 25], &[vec![floats]], None, None).unwrap());
         let groups = found.partial_groups(&[Value::Int(3)]).unwrap();
         let sums: Vec<&AggState> = groups.iter().map(|g| &g.states[0]).collect();
         assert_eq!(
