@@ -269,7 +269,6 @@ impl<'a> JoinPlan<'a> {
                 chunk,
                 key,
                 symbol_index: self.left.schema.symbol_index,
-                block: None,
             };
             match verdict(filter, &prune) {
                 Verdict::Skip => return Ok(None),

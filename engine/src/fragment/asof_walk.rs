@@ -138,7 +138,6 @@ impl<'a> RightFilter<'a> {
             chunk,
             key,
             symbol_index: self.symbol_index,
-            block: None,
         };
         match verdict(filter, &prune) {
             Verdict::Skip => Ok(EligibleRows::of(times, 0..0, None)),

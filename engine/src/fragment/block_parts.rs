@@ -4,9 +4,10 @@
 use std::ops::Range;
 
 use super::aggregate::{AggState, Sum};
-use super::plan::{AggregateCall, AggregateFunction, ScalarExpr};
-use super::prune::{verdict, PruneContext, Verdict};
+use super::plan::{AggregateCall, AggregateFunction, BinaryOp, ScalarExpr};
+use super::prune::{combine, verdict, zone_verdict, PruneContext, Verdict};
 use crate::storage::blocks::{BlockSummary, BlockSums, BLOCK_ROWS};
+use crate::storage::chunk::Zone;
 
 /// Consecutive rows of a chunk with one verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,9 +18,9 @@ pub enum Part {
     Check(Range<usize>),
 }
 
-/// The parts of the chunk of `chunk_ctx` (its `block` unset) that `filter` may keep, judged
-/// by `summary` block by block, in row order; rows after the summarized ones are checked.
-/// Adjacent blocks with the same verdict form one part.
+/// The parts of the chunk of `chunk_ctx` that `filter` may keep, judged by `summary` block
+/// by block, in row order; rows after the summarized ones are checked. Adjacent blocks with
+/// the same verdict form one part.
 pub fn parts(
     filter: &ScalarExpr,
     chunk_ctx: &PruneContext<'_>,
@@ -38,13 +39,12 @@ pub fn parts(
             Part::Check(rows)
         }),
     };
-    for block in 0..summary.blocks {
-        let ctx = PruneContext {
-            block: Some((summary, block)),
-            ..*chunk_ctx
-        };
+    for (block, judged) in block_verdicts(filter, chunk_ctx, summary)
+        .into_iter()
+        .enumerate()
+    {
         let rows = summary.block_rows(block);
-        match verdict(filter, &ctx) {
+        match judged {
             Verdict::Skip => {}
             Verdict::All => push(true, rows),
             Verdict::Check => push(false, rows),
@@ -55,6 +55,43 @@ pub fn parts(
         push(false, tail);
     }
     parts
+}
+
+/// The verdict of `filter` on each summarized block. A comparison of a summarized column with
+/// a literal is judged by each block's zone in one loop; AND and OR combine their sides;
+/// anything else takes its verdict on the whole chunk, which bounds every block.
+fn block_verdicts(
+    filter: &ScalarExpr,
+    chunk_ctx: &PruneContext<'_>,
+    summary: &BlockSummary,
+) -> Vec<Verdict> {
+    let by_zones = |op: BinaryOp, column: &ScalarExpr, literal: &ScalarExpr| {
+        let (ScalarExpr::Column(index), ScalarExpr::Literal(value)) = (column, literal) else {
+            return None;
+        };
+        let blocks = summary
+            .column(*index)
+            .filter(|_| *index != chunk_ctx.symbol_index)?;
+        let judge = |&zone: &Zone| zone_verdict(op, zone, false, value);
+        Some(blocks.zones.iter().map(judge).collect())
+    };
+    let judged = match filter {
+        ScalarExpr::Binary {
+            op: op @ (BinaryOp::And | BinaryOp::Or),
+            left,
+            right,
+        } => {
+            let left = block_verdicts(left, chunk_ctx, summary);
+            let right = block_verdicts(right, chunk_ctx, summary);
+            let both = left.into_iter().zip(right);
+            Some(both.map(|(a, b)| combine(*op, a, b)).collect())
+        }
+        ScalarExpr::Binary { op, left, right } if op.is_comparison() => {
+            by_zones(*op, left, right).or_else(|| by_zones(op.flipped(), right, left))
+        }
+        _ => None,
+    };
+    judged.unwrap_or_else(|| vec![verdict(filter, chunk_ctx); summary.blocks])
 }
 
 /// The state of `call` over the whole summarized blocks `rows`, from their sums; `None` when

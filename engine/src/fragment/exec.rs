@@ -237,7 +237,6 @@ impl<'a> Scan<'a> {
             chunk,
             key: &partition.key,
             symbol_index: self.table.schema.symbol_index,
-            block: None,
         }
     }
 

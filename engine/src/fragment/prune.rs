@@ -3,7 +3,6 @@
 
 use super::plan::{BinaryOp, ScalarExpr};
 use crate::batch::SymbolKey;
-use crate::storage::blocks::BlockSummary;
 use crate::storage::chunk::{Chunk, Zone};
 use crate::types::Value;
 
@@ -26,48 +25,16 @@ pub struct PruneContext<'a> {
     pub key: &'a SymbolKey,
     /// Index of the symbol column.
     pub symbol_index: usize,
-    /// Judge only this block of the chunk, by the chunk's block summary (`None`: the whole
-    /// chunk, by its zones).
-    pub block: Option<(&'a BlockSummary, usize)>,
-}
-
-impl PruneContext<'_> {
-    /// The zone of `column` over the rows judged, and whether any of them may be NULL.
-    fn zone(&self, column: usize) -> (Zone, bool) {
-        match self.block {
-            None => {
-                let stored = &self.chunk.columns[column];
-                (stored.zone, stored.nulls.is_some())
-            }
-            Some((summary, block)) => match summary.column(column) {
-                Some(blocks) => (blocks.zones[block], false),
-                None => (Zone::Unknown, true),
-            },
-        }
-    }
 }
 
 /// Prunes `filter` against one chunk.
 pub fn verdict(filter: &ScalarExpr, ctx: &PruneContext<'_>) -> Verdict {
     match filter {
         ScalarExpr::Binary {
-            op: BinaryOp::And,
+            op: op @ (BinaryOp::And | BinaryOp::Or),
             left,
             right,
-        } => match (verdict(left, ctx), verdict(right, ctx)) {
-            (Verdict::Skip, _) | (_, Verdict::Skip) => Verdict::Skip,
-            (Verdict::All, Verdict::All) => Verdict::All,
-            _ => Verdict::Check,
-        },
-        ScalarExpr::Binary {
-            op: BinaryOp::Or,
-            left,
-            right,
-        } => match (verdict(left, ctx), verdict(right, ctx)) {
-            (Verdict::All, _) | (_, Verdict::All) => Verdict::All,
-            (Verdict::Skip, Verdict::Skip) => Verdict::Skip,
-            _ => Verdict::Check,
-        },
+        } => combine(*op, verdict(left, ctx), verdict(right, ctx)),
         ScalarExpr::Binary { op, left, right } if op.is_comparison() => match (&**left, &**right) {
             (ScalarExpr::Column(c), ScalarExpr::Literal(v)) => column_verdict(*op, *c, v, ctx),
             (ScalarExpr::Literal(v), ScalarExpr::Column(c)) => {
@@ -94,6 +61,17 @@ pub fn verdict(filter: &ScalarExpr, ctx: &PruneContext<'_>) -> Verdict {
     }
 }
 
+/// The verdict of `a op b` for `op` AND or OR, from the verdicts of `a` and `b`.
+pub(super) fn combine(op: BinaryOp, a: Verdict, b: Verdict) -> Verdict {
+    match (op, a, b) {
+        (BinaryOp::And, Verdict::Skip, _) | (BinaryOp::And, _, Verdict::Skip) => Verdict::Skip,
+        (BinaryOp::And, Verdict::All, Verdict::All) => Verdict::All,
+        (BinaryOp::Or, Verdict::All, _) | (BinaryOp::Or, _, Verdict::All) => Verdict::All,
+        (BinaryOp::Or, Verdict::Skip, Verdict::Skip) => Verdict::Skip,
+        _ => Verdict::Check,
+    }
+}
+
 fn column_verdict(op: BinaryOp, column: usize, literal: &Value, ctx: &PruneContext<'_>) -> Verdict {
     if column == ctx.symbol_index {
         let ordering = ctx.key.to_value().total_cmp(literal);
@@ -107,7 +85,13 @@ fn column_verdict(op: BinaryOp, column: usize, literal: &Value, ctx: &PruneConte
             false => Verdict::Check,
         };
     }
-    let (zone, has_nulls) = ctx.zone(column);
+    let stored = &ctx.chunk.columns[column];
+    zone_verdict(op, stored.zone, stored.nulls.is_some(), literal)
+}
+
+/// Whether `column op literal` holds for no row, every row or some rows of values bounded by
+/// `zone` (`has_nulls`: some may be NULL, which no comparison keeps).
+pub(super) fn zone_verdict(op: BinaryOp, zone: Zone, has_nulls: bool, literal: &Value) -> Verdict {
     let Some(x) = literal.as_f64() else {
         return Verdict::Check;
     };

@@ -296,7 +296,6 @@ fn select_rows(
         chunk,
         key: &partition.key,
         symbol_index,
-        block: None,
     };
     match verdict(filter, &prune) {
         Verdict::Skip => return Ok(None),
