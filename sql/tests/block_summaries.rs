@@ -100,6 +100,8 @@ fn filters(rows: &[Row]) -> Vec<Filter> {
     let mut out: Vec<Filter> = Vec::new();
     let ts_mid = rows[rows.len() / 3].ts;
     let ts_late = rows[rows.len() - 700].ts;
+    // About 3,000 rows a symbol in the middle of a chunk: judged block by block in the window.
+    let (ts_from, ts_to) = (rows[rows.len() / 2].ts, rows[rows.len() / 2 + 9_000].ts);
     out.push((
         format!("ts >= {ts_late}"),
         Box::new(move |r| r.ts >= ts_late),
@@ -117,6 +119,10 @@ fn filters(rows: &[Row]) -> Vec<Filter> {
         out.push((
             format!("ts >= {ts_mid} AND price < {x}"),
             Box::new(move |r| r.ts >= ts_mid && !above(r)),
+        ));
+        out.push((
+            format!("ts >= {ts_from} AND ts < {ts_to} AND price > {x}"),
+            Box::new(move |r| (ts_from..ts_to).contains(&r.ts) && above(r)),
         ));
         out.push((
             format!("price > {x} AND size > 500"),

@@ -18,13 +18,15 @@ pub enum Part {
     Check(Range<usize>),
 }
 
-/// The parts of the chunk of `chunk_ctx` that `filter` may keep, judged by `summary` block
-/// by block, in row order; rows after the summarized ones are checked. Adjacent blocks with
-/// the same verdict form one part.
+/// The parts of `rows` of the chunk of `chunk_ctx` that `filter` may keep, judged by
+/// `summary` block by block, in row order: the blocks that overlap `rows` (a part may reach
+/// past them to its block's edge), then the rows after the summarized ones, checked. Adjacent
+/// blocks with the same verdict form one part.
 pub fn parts(
     filter: &ScalarExpr,
     chunk_ctx: &PruneContext<'_>,
     summary: &BlockSummary,
+    rows: Range<usize>,
 ) -> Vec<Part> {
     let mut parts: Vec<Part> = Vec::new();
     let mut push = |all: bool, rows: Range<usize>| match (parts.last_mut(), all) {
@@ -39,10 +41,10 @@ pub fn parts(
             Part::Check(rows)
         }),
     };
-    for (block, judged) in block_verdicts(filter, chunk_ctx, summary)
-        .into_iter()
-        .enumerate()
-    {
+    let end = rows.end.div_ceil(BLOCK_ROWS).min(summary.blocks);
+    let blocks = (rows.start / BLOCK_ROWS).min(end)..end;
+    let judged = block_verdicts(filter, chunk_ctx, summary, blocks.clone());
+    for (block, judged) in blocks.zip(judged) {
         let rows = summary.block_rows(block);
         match judged {
             Verdict::Skip => {}
@@ -50,30 +52,31 @@ pub fn parts(
             Verdict::Check => push(false, rows),
         }
     }
-    let tail = summary.rows..chunk_ctx.chunk.rows_count;
+    let tail = summary.rows.max(rows.start)..rows.end;
     if !tail.is_empty() {
         push(false, tail);
     }
     parts
 }
 
-/// The verdict of `filter` on each summarized block. A comparison of a summarized column with
-/// a literal is judged by each block's zone in one loop; AND and OR combine their sides;
-/// anything else takes its verdict on the whole chunk, which bounds every block.
+/// The verdict of `filter` on each of the summarized `blocks`. A comparison of a summarized
+/// column with a literal is judged by each block's zone in one loop; AND and OR combine their
+/// sides; anything else takes its verdict on the whole chunk, which bounds every block.
 fn block_verdicts(
     filter: &ScalarExpr,
     chunk_ctx: &PruneContext<'_>,
     summary: &BlockSummary,
+    blocks: Range<usize>,
 ) -> Vec<Verdict> {
     let by_zones = |op: BinaryOp, column: &ScalarExpr, literal: &ScalarExpr| {
         let (ScalarExpr::Column(index), ScalarExpr::Literal(value)) = (column, literal) else {
             return None;
         };
-        let blocks = summary
+        let column = summary
             .column(*index)
             .filter(|_| *index != chunk_ctx.symbol_index)?;
         let judge = |&zone: &Zone| zone_verdict(op, zone, false, value);
-        Some(blocks.zones.iter().map(judge).collect())
+        Some(column.zones[blocks.clone()].iter().map(judge).collect())
     };
     let judged = match filter {
         ScalarExpr::Binary {
@@ -81,8 +84,8 @@ fn block_verdicts(
             left,
             right,
         } => {
-            let left = block_verdicts(left, chunk_ctx, summary);
-            let right = block_verdicts(right, chunk_ctx, summary);
+            let left = block_verdicts(left, chunk_ctx, summary, blocks.clone());
+            let right = block_verdicts(right, chunk_ctx, summary, blocks.clone());
             let both = left.into_iter().zip(right);
             Some(both.map(|(a, b)| combine(*op, a, b)).collect())
         }
@@ -91,7 +94,7 @@ fn block_verdicts(
         }
         _ => None,
     };
-    judged.unwrap_or_else(|| vec![verdict(filter, chunk_ctx); summary.blocks])
+    judged.unwrap_or_else(|| vec![verdict(filter, chunk_ctx); blocks.len()])
 }
 
 /// The state of `call` over the whole summarized blocks `rows`, from their sums; `None` when

@@ -504,7 +504,8 @@ impl<'a> Scan<'a> {
             ..ctx
         };
         let mut slot = None;
-        for part in parts(filter, &self.prune_context(partition, chunk), &summary) {
+        let prune = self.prune_context(partition, chunk);
+        for part in parts(filter, &prune, &summary, inside.clone()) {
             match part {
                 Part::Check(rows) => {
                     let rows = rows.start.max(inside.start)..rows.end.min(inside.end);
