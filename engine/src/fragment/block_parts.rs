@@ -41,7 +41,7 @@ pub fn parts(
             Part::Check(rows)
         }),
     };
-    let end = rows.end.div_ceil(BLOCK_ROWS).min(summary.blocks);
+    let end = rows.end.div_ceil(BLOCK_ROWS).min(summary.blocks());
     let blocks = (rows.start / BLOCK_ROWS).min(end)..end;
     let judged = block_verdicts(filter, chunk_ctx, summary, blocks.clone());
     for (block, judged) in blocks.zip(judged) {

@@ -353,7 +353,6 @@ impl<'p> RunGroups<'p> {
         let changed_kind = |kind: RunKind| EngineError::Internal {
             detail: format!("{} run states changed kind", kind.function()),
         };
-        let blocks = blocks.filter(|_| keep.is_none());
         let column_of = |index: usize| blocks?.column(self.plan.columns[index]?);
         for &(low, high) in &self.plan.extreme_pairs {
             let (lows, highs) = two_mut(&mut self.states, low, high);

@@ -47,9 +47,7 @@ pub struct ColumnBlocks {
 /// Zones and sums of a chunk's blocks, column by column.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BlockSummary {
-    /// Blocks summarized: block `b` holds rows `b * BLOCK_ROWS..` up to `rows`.
-    pub blocks: usize,
-    /// Rows covered: `0..rows`.
+    /// Rows covered: `0..rows`, block `b` holding rows `b * BLOCK_ROWS..` up to `rows`.
     pub rows: usize,
     /// One entry per schema column; `None` for columns not summarized (NULLs, symbols, bools).
     pub columns: Vec<Option<ColumnBlocks>>,
@@ -59,6 +57,11 @@ impl BlockSummary {
     /// The blocks of column `column`, when kept.
     pub fn column(&self, column: usize) -> Option<&ColumnBlocks> {
         self.columns.get(column).and_then(Option::as_ref)
+    }
+
+    /// Number of blocks summarized (the last may be short).
+    pub fn blocks(&self) -> usize {
+        self.rows.div_ceil(BLOCK_ROWS)
     }
 
     /// The rows of block `block`.
@@ -83,7 +86,6 @@ impl BlockSummary {
             }
         }
         self.rows = rows;
-        self.blocks = rows.div_ceil(BLOCK_ROWS);
     }
 }
 
@@ -204,7 +206,7 @@ mod tests {
         let ColumnData::Float64(floats) = &chunk.columns[1].data else {
             unreachable!()
         };
-        for block in 0..summary.blocks {
+        for block in 0..summary.blocks() {
             let rows = summary.block_rows(block);
             let ints = &ints[rows.clone()];
             let (min, max) = (*ints.iter().min().unwrap(), *ints.iter().max().unwrap());
@@ -229,12 +231,12 @@ mod tests {
     fn an_open_chunk_summarizes_its_complete_blocks_and_extends_on_appends() {
         let mut open = chunk(3 * BLOCK_ROWS + 5);
         let summary = open.block_summary().clone();
-        assert_eq!((summary.blocks, summary.rows), (3, 3 * BLOCK_ROWS));
+        assert_eq!((summary.blocks(), summary.rows), (3, 3 * BLOCK_ROWS));
         check(&open, &summary);
         let more = chunk(2 * BLOCK_ROWS);
         open.extend_from(&more, 0, 2 * BLOCK_ROWS);
         let summary = open.block_summary().clone();
-        assert_eq!((summary.blocks, summary.rows), (5, 5 * BLOCK_ROWS));
+        assert_eq!((summary.blocks(), summary.rows), (5, 5 * BLOCK_ROWS));
         check(&open, &summary);
     }
 
@@ -245,13 +247,13 @@ mod tests {
         let _copy = sealed.freeze();
         assert_eq!(sealed.state(), ChunkState::Frozen);
         let summary = sealed.block_summary().clone();
-        assert_eq!((summary.blocks, summary.rows), (3, 2 * BLOCK_ROWS + 9));
+        assert_eq!((summary.blocks(), summary.rows), (3, 2 * BLOCK_ROWS + 9));
         assert_eq!(summary.block_rows(2), 2 * BLOCK_ROWS..2 * BLOCK_ROWS + 9);
         check(&sealed, &summary);
         // Any change reopens the chunk: the short last block is summarized no more.
         sealed.truncate(BLOCK_ROWS + 1);
         let summary = sealed.block_summary().clone();
-        assert_eq!((summary.blocks, summary.rows), (1, BLOCK_ROWS));
+        assert_eq!((summary.blocks(), summary.rows), (1, BLOCK_ROWS));
         check(&sealed, &summary);
     }
 }

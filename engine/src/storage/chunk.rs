@@ -438,7 +438,8 @@ pub struct Chunk {
     pub rows_count: usize,
     /// Partial aggregates of the whole chunk, cleared by every mutation.
     pub memo: AggregateMemo,
-    /// Zones and sums of its complete blocks, kept across appends, cleared by other changes.
+    /// Zones and sums of its blocks (see `block_summary`), kept across appends, cleared by
+    /// other changes.
     blocks: BlockCache,
     /// Open, frozen or sealed. Every mutator makes the chunk `Open`.
     state: ChunkState,
