@@ -353,3 +353,61 @@ fn bars_over_whole_blocks_match_brute_force() {
         assert_eq!(got, brute_bars(&rows, width), "bars of {width}");
     }
 }
+
+/// count, sum and avg under one comparison with a literal are compared and added in one
+/// kernel over the blocks the zones cannot judge (`fragment::checked_sums`): every operator,
+/// either side, float and integer columns against float and integer literals, and a column
+/// with NULLs (read through a mask instead), checked against brute force.
+#[test]
+fn sums_under_one_comparison_match_brute_force() {
+    let (mut db, rows) = loaded();
+    let c = thresholds(&rows)[3];
+    let x = format!("{}.{:02}5", c / 100, c % 100);
+    let half = 2 * c + 1;
+    let by_price = |op: &str| -> Box<dyn Fn(&Row) -> bool> {
+        match op {
+            "=" => Box::new(|_| false), // no price equals a literal between two cents
+            "!=" => Box::new(|_| true),
+            "<" | "<=" => Box::new(move |r| 2 * r.cents < half),
+            _ => Box::new(move |r| 2 * r.cents > half),
+        }
+    };
+    let mut cases: Vec<Filter> = Vec::new();
+    for op in ["=", "!=", "<", "<=", ">", ">="] {
+        cases.push((format!("price {op} {x}"), by_price(op)));
+        let flipped = match op {
+            "<" => ">",
+            "<=" => ">=",
+            ">" => "<",
+            ">=" => "<=",
+            same => same,
+        };
+        cases.push((format!("{x} {flipped} price"), by_price(op)));
+    }
+    cases.push(("volume > 500".into(), Box::new(|r| r.volume > 500)));
+    cases.push(("volume <= 500.5".into(), Box::new(|r| r.volume <= 500)));
+    cases.push(("volume = 77".into(), Box::new(|r| r.volume == 77)));
+    cases.push((
+        "size > 500".into(),
+        Box::new(|r| r.size.is_some_and(|s| s > 500)),
+    ));
+    for (sql, holds) in cases {
+        let kept: Vec<&Row> = rows.iter().filter(|r| holds(r)).collect();
+        let got = db.rows(&format!(
+            "SELECT count(), count(volume), sum(volume), sum(price), avg(volume), avg(price) \
+             FROM t WHERE {sql}"
+        ));
+        let n = kept.len() as i64;
+        assert_eq!(got[0][..2], [Value::Int(n), Value::Int(n)], "{sql}");
+        if kept.is_empty() {
+            assert_eq!(got[0][2..], vec![Value::Null; 4], "{sql}");
+            continue;
+        }
+        let volume: i64 = kept.iter().map(|r| r.volume).sum();
+        let cents: i64 = kept.iter().map(|r| r.cents).sum();
+        assert_eq!(got[0][2], Value::Int(volume), "{sql}");
+        assert_close(&got[0][3], cents as f64 / 100.0, &sql);
+        assert_close(&got[0][4], volume as f64 / n as f64, &sql);
+        assert_close(&got[0][5], cents as f64 / 100.0 / n as f64, &sql);
+    }
+}

@@ -12,6 +12,7 @@ use ahash::AHashMap;
 
 use super::aggregate::{AggState, KeyPart, UpdateRows};
 use super::block_parts::{parts, summed_state, Part};
+use super::checked_sums::checked_states;
 use super::eval::{evaluate, selection, EvalContext};
 use super::plan::{
     AggregateCall, AggregateFunction, Fragment, FragmentOutput, Reaggregate, ScalarExpr, SortKey,
@@ -512,6 +513,20 @@ impl<'a> Scan<'a> {
                     if rows.is_empty() {
                         continue;
                     }
+                    let fused = check.and_then(|check| {
+                        checked_states(aggregates, check, &chunk.columns, rows.clone())
+                    });
+                    if let Some((kept, states)) = fused {
+                        self.read.add(chunk, rows.len());
+                        if kept > 0 {
+                            let slot =
+                                self.constant_slot(&mut slot, group_by, &view(rows), groups)?;
+                            for (index, state) in states.into_iter().enumerate() {
+                                groups.merge_state(slot, index, state)?;
+                            }
+                        }
+                        continue;
+                    }
                     if let Some(f) = self.filter_rows(chunk, view(rows), check)? {
                         self.aggregate_rows(
                             &f.ctx,
@@ -533,17 +548,7 @@ impl<'a> Scan<'a> {
                         self.aggregate_rows(&ctx, None, group_by, aggregates, groups)?;
                         continue;
                     };
-                    let slot = match slot {
-                        Some(slot) => slot,
-                        None => {
-                            let key = self
-                                .constant_keys(group_by, &view(rows))?
-                                .iter()
-                                .map(KeyPart::from_value)
-                                .collect();
-                            *slot.insert(groups.slot(key))
-                        }
-                    };
+                    let slot = self.constant_slot(&mut slot, group_by, &view(rows), groups)?;
                     for (index, state) in states.into_iter().enumerate() {
                         groups.merge_state(slot, index, state)?;
                     }
@@ -551,6 +556,26 @@ impl<'a> Scan<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The group slot of `group_by`'s partition-constant keys, looked up from the rows of
+    /// `ctx` once and kept in `found`.
+    fn constant_slot(
+        &self,
+        found: &mut Option<usize>,
+        group_by: &[ScalarExpr],
+        ctx: &EvalContext<'_>,
+        groups: &mut GroupTable<'_>,
+    ) -> Result<usize, EngineError> {
+        if let Some(slot) = *found {
+            return Ok(slot);
+        }
+        let key = self
+            .constant_keys(group_by, ctx)?
+            .iter()
+            .map(KeyPart::from_value)
+            .collect();
+        Ok(*found.insert(groups.slot(key)))
     }
 
     /// Adds the rows in view of `ctx` that `keep` keeps (all when `None`) to their groups:

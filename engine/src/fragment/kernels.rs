@@ -87,6 +87,39 @@ pub fn sum_f64<T: AsF64>(values: &[T], keep: Option<&[bool]>) -> f64 {
     }
 }
 
+/// Number of `keys` that `keep` accepts: the filter's mask is never stored.
+#[inline]
+pub fn count_where<K: Copy>(keys: &[K], keep: impl Fn(K) -> bool) -> u64 {
+    keys.iter().map(|&k| u64::from(keep(k))).sum()
+}
+
+/// Exact sum of the `values` whose key `keep` accepts, compared and added in one pass (the
+/// split-halves sum of `sum_i64_exact`, with a rejected value added as 0).
+#[inline]
+pub fn sum_i64_where<K: Copy>(keys: &[K], values: &[i64], keep: impl Fn(K) -> bool) -> i128 {
+    assert!(
+        values.len() <= EXACT_SUM_ROWS_MAX,
+        "exact sum of {} values",
+        values.len()
+    );
+    let (mut hi, mut lo) = (0i64, 0i64);
+    for (&k, &x) in keys.iter().zip(values) {
+        let x = if keep(k) { x } else { 0 };
+        hi += x >> 32;
+        lo += x & 0xffff_ffff;
+    }
+    (i128::from(hi) << 32) + i128::from(lo)
+}
+
+/// Sum of the `values` whose key `keep` accepts, in eight lanes, compared and added in one
+/// pass.
+#[inline]
+pub fn sum_f64_where<K: Copy>(keys: &[K], values: &[f64], keep: impl Fn(K) -> bool) -> f64 {
+    let len = keys.len().min(values.len());
+    let (keys, values) = (&keys[..len], &values[..len]);
+    lanes_sum(keys.len(), |i| if keep(keys[i]) { values[i] } else { 0.0 })
+}
+
 /// Σ aᵢ·bᵢ where `keep`, in eight lanes.
 #[inline]
 pub fn dot_f64<A: AsF64, B: AsF64>(a: &[A], b: &[B], keep: Option<&[bool]>) -> f64 {
@@ -206,6 +239,40 @@ pub fn min_max<T: Copy + PartialOrd>(values: &[T], keep: Option<&[bool]>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernels_under_a_comparison_match_a_mask() {
+        let keys: Vec<f64> = (0..1000)
+            .map(|i| ((i * 7919) % 1000) as f64 / 10.0)
+            .collect();
+        let ints: Vec<i64> = (0..1000).map(|i| (i * 104_729) % 2001 - 1000).collect();
+        let floats: Vec<f64> = ints.iter().map(|&v| v as f64 / 4.0).collect();
+        for x in [-1.0, 0.0, 25.05, 50.0, 99.9, 100.0] {
+            let mask: Vec<bool> = keys.iter().map(|&k| k > x).collect();
+            assert_eq!(count_where(&keys, |k| k > x), count_true(&mask));
+            assert_eq!(
+                sum_i64_where(&keys, &ints, |k| k > x),
+                sum_i64_exact(&ints, Some(&mask))
+            );
+            let expected: f64 = floats
+                .iter()
+                .zip(&mask)
+                .filter(|(_, &k)| k)
+                .map(|(v, _)| v)
+                .sum();
+            assert!((sum_f64_where(&keys, &floats, |k| k > x) - expected).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn integer_sum_under_a_comparison_is_exact_past_i64() {
+        let values = [i64::MAX, i64::MAX, 5, i64::MIN, i64::MIN, i64::MAX];
+        let keys = [1, 1, 0, 1, 0, 1];
+        let expected = 3 * i128::from(i64::MAX) + i128::from(i64::MIN);
+        assert_eq!(sum_i64_where(&keys, &values, |k| k == 1), expected);
+        assert_eq!(count_where(&keys, |k| k == 1), 4);
+        assert_eq!(sum_i64_where(&keys, &values, |k| k > 5), 0);
+    }
 
     #[test]
     fn exact_sum_handles_extremes_and_masks() {

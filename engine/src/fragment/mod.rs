@@ -8,6 +8,7 @@ mod asof_merge;
 mod asof_source;
 mod asof_walk;
 mod block_parts;
+mod checked_sums;
 pub mod combine;
 pub mod eval;
 pub mod exec;
