@@ -10,9 +10,10 @@ use super::plan::{AggregateCall, AggregateFunction, BinaryOp, ScalarExpr};
 use crate::storage::chunk::{ColumnChunk, ColumnData};
 use crate::types::Value;
 
-/// `column op literal` over some rows of a NULL-free numeric column, with the literal in the
-/// type the comparison runs in (as `eval::compare` picks it: integers only when both sides
-/// are integers).
+/// `column op literal` over a NULL-free numeric column (or some of its rows), with the
+/// literal in the type the comparison runs in (as `eval::compare` picks it: integers only when
+/// both sides are integers).
+#[derive(Clone, Copy)]
 enum Comparison<'a> {
     /// An integer column and an integer literal.
     Int(&'a [i64], BinaryOp, i64),
@@ -21,6 +22,7 @@ enum Comparison<'a> {
 }
 
 /// The keys of a float comparison.
+#[derive(Clone, Copy)]
 enum Keys<'a> {
     Float(&'a [f64]),
     Int(&'a [i64]),
@@ -61,8 +63,8 @@ macro_rules! with_keep {
 }
 
 impl<'a> Comparison<'a> {
-    /// The comparison `check` makes on `rows` of `columns`, when it is one this module runs.
-    fn of(check: &ScalarExpr, columns: &'a [ColumnChunk], rows: Range<usize>) -> Option<Self> {
+    /// The comparison `check` makes on `columns`, when it is one this module runs.
+    fn of(check: &ScalarExpr, columns: &'a [ColumnChunk]) -> Option<Self> {
         let ScalarExpr::Binary { op, left, right } = check else {
             return None;
         };
@@ -78,73 +80,96 @@ impl<'a> Comparison<'a> {
         let column = null_free(columns, index)?;
         Some(match (&column.data, literal) {
             (ColumnData::Float64(keys), Value::Int(_) | Value::Float(_)) => {
-                Comparison::Float(Keys::Float(keys.get(rows)?), op, literal.as_f64()?)
+                Comparison::Float(Keys::Float(keys), op, literal.as_f64()?)
             }
             (ColumnData::Int64(keys) | ColumnData::Timestamp(keys), Value::Int(x)) => {
-                Comparison::Int(keys.get(rows)?, op, *x)
+                Comparison::Int(keys, op, *x)
             }
             (ColumnData::Int64(keys) | ColumnData::Timestamp(keys), Value::Float(x)) => {
-                Comparison::Float(Keys::Int(keys.get(rows)?), op, *x)
+                Comparison::Float(Keys::Int(keys), op, *x)
             }
             _ => return None,
         })
     }
 
-    /// Rows kept.
-    fn count(&self) -> u64 {
+    /// The comparison on `rows` only.
+    fn at(self, rows: Range<usize>) -> Self {
         match self {
-            Comparison::Int(keys, op, x) => {
-                with_keep!(*op, *x, |k: i64| k, |keep| count_where(keys, keep))
-            }
+            Comparison::Int(keys, op, x) => Comparison::Int(&keys[rows], op, x),
             Comparison::Float(Keys::Float(keys), op, x) => {
-                with_keep!(*op, *x, |k: f64| k, |keep| count_where(keys, keep))
+                Comparison::Float(Keys::Float(&keys[rows]), op, x)
             }
             Comparison::Float(Keys::Int(keys), op, x) => {
-                with_keep!(*op, *x, |k: i64| k as f64, |keep| count_where(keys, keep))
+                Comparison::Float(Keys::Int(&keys[rows]), op, x)
             }
         }
     }
 
-    /// Sum of `values` (the same rows) over the rows kept.
-    fn sum(&self, values: &Values<'_>) -> Sum {
-        match (self, values) {
+    /// Rows of `rows` kept.
+    fn count(self, rows: Range<usize>) -> u64 {
+        match self.at(rows) {
+            Comparison::Int(keys, op, x) => {
+                with_keep!(op, x, |k: i64| k, |keep| count_where(keys, keep))
+            }
+            Comparison::Float(Keys::Float(keys), op, x) => {
+                with_keep!(op, x, |k: f64| k, |keep| count_where(keys, keep))
+            }
+            Comparison::Float(Keys::Int(keys), op, x) => {
+                with_keep!(op, x, |k: i64| k as f64, |keep| count_where(keys, keep))
+            }
+        }
+    }
+
+    /// Sum of `values` over the rows of `rows` kept.
+    fn sum(self, values: &Values<'_>, rows: Range<usize>) -> Sum {
+        match (self.at(rows.clone()), values.at(rows)) {
             (Comparison::Int(keys, op, x), Values::Int(v)) => {
-                Sum::Int(with_keep!(*op, *x, |k: i64| k, |keep| sum_i64_where(
+                Sum::Int(with_keep!(op, x, |k: i64| k, |keep| sum_i64_where(
                     keys, v, keep
                 )))
             }
             (Comparison::Int(keys, op, x), Values::Float(v)) => {
-                Sum::Float(with_keep!(*op, *x, |k: i64| k, |keep| sum_f64_where(
+                Sum::Float(with_keep!(op, x, |k: i64| k, |keep| sum_f64_where(
                     keys, v, keep
                 )))
             }
             (Comparison::Float(Keys::Float(keys), op, x), Values::Int(v)) => {
-                Sum::Int(with_keep!(*op, *x, |k: f64| k, |keep| sum_i64_where(
+                Sum::Int(with_keep!(op, x, |k: f64| k, |keep| sum_i64_where(
                     keys, v, keep
                 )))
             }
             (Comparison::Float(Keys::Float(keys), op, x), Values::Float(v)) => Sum::Float(
-                with_keep!(*op, *x, |k: f64| k, |keep| sum_f64_where(keys, v, keep)),
+                with_keep!(op, x, |k: f64| k, |keep| sum_f64_where(keys, v, keep)),
             ),
-            (Comparison::Float(Keys::Int(keys), op, x), Values::Int(v)) => Sum::Int(with_keep!(
-                *op,
-                *x,
-                |k: i64| k as f64,
-                |keep| sum_i64_where(keys, v, keep)
-            )),
-            (Comparison::Float(Keys::Int(keys), op, x), Values::Float(v)) => Sum::Float(
-                with_keep!(*op, *x, |k: i64| k as f64, |keep| sum_f64_where(
+            (Comparison::Float(Keys::Int(keys), op, x), Values::Int(v)) => {
+                Sum::Int(with_keep!(op, x, |k: i64| k as f64, |keep| sum_i64_where(
                     keys, v, keep
-                )),
-            ),
+                )))
+            }
+            (Comparison::Float(Keys::Int(keys), op, x), Values::Float(v)) => {
+                Sum::Float(with_keep!(op, x, |k: i64| k as f64, |keep| sum_f64_where(
+                    keys, v, keep
+                )))
+            }
         }
     }
 }
 
-/// The rows of a summed column.
+/// A summed column.
+#[derive(Clone, Copy)]
 enum Values<'a> {
     Int(&'a [i64]),
     Float(&'a [f64]),
+}
+
+impl<'a> Values<'a> {
+    /// The column's `rows` only.
+    fn at(self, rows: Range<usize>) -> Self {
+        match self {
+            Values::Int(v) => Values::Int(&v[rows]),
+            Values::Float(v) => Values::Float(&v[rows]),
+        }
+    }
 }
 
 /// What one aggregate needs from the kernels.
@@ -160,20 +185,16 @@ fn null_free(columns: &[ColumnChunk], index: usize) -> Option<&ColumnChunk> {
     columns.get(index).filter(|c| c.nulls.is_none())
 }
 
-/// What `call` needs over `rows` of `columns`, when the kernels can give it.
-fn need<'a>(
-    call: &AggregateCall,
-    columns: &'a [ColumnChunk],
-    rows: Range<usize>,
-) -> Option<Need<'a>> {
+/// What `call` needs from `columns`, when the kernels can give it.
+fn need<'a>(call: &AggregateCall, columns: &'a [ColumnChunk]) -> Option<Need<'a>> {
     let column = match call.args.as_slice() {
         [] => None,
         [ScalarExpr::Column(index)] => Some(null_free(columns, *index)?),
         _ => return None,
     };
     let values = || match &column?.data {
-        ColumnData::Int64(v) => Some(Values::Int(v.get(rows.clone())?)),
-        ColumnData::Float64(v) => Some(Values::Float(v.get(rows.clone())?)),
+        ColumnData::Int64(v) => Some(Values::Int(v)),
+        ColumnData::Float64(v) => Some(Values::Float(v)),
         _ => None,
     };
     match call.function {
@@ -184,33 +205,47 @@ fn need<'a>(
     }
 }
 
-/// The number of rows of `rows` of `columns` that `check` keeps and the states of `calls`
-/// over them, when `check` compares a NULL-free INT64, TIMESTAMP or FLOAT64 column with a
-/// numeric literal and every call is `count`, or `sum` or `avg` of a NULL-free INT64 or
-/// FLOAT64 column; `None` otherwise (the rows must then be filtered into a mask). The states
-/// mean nothing when no row is kept.
-pub fn checked_states(
-    calls: &[AggregateCall],
-    check: &ScalarExpr,
-    columns: &[ColumnChunk],
-    rows: Range<usize>,
-) -> Option<(u64, Vec<AggState>)> {
-    let comparison = Comparison::of(check, columns, rows.clone())?;
-    let needs: Vec<Need<'_>> = calls
-        .iter()
-        .map(|call| need(call, columns, rows.clone()))
-        .collect::<Option<_>>()?;
-    let kept = comparison.count();
-    if kept == 0 {
-        return Some((0, Vec::new()));
+/// The aggregates `calls` of a chunk's rows under the filter `check`, computed by the kernels.
+pub struct CheckedSums<'a> {
+    comparison: Comparison<'a>,
+    needs: Vec<Need<'a>>,
+}
+
+impl<'a> CheckedSums<'a> {
+    /// The kernels for `calls` over the chunk `columns` under `check`, when `check` compares
+    /// a NULL-free INT64, TIMESTAMP or FLOAT64 column with a numeric literal and every call is
+    /// `count`, or `sum` or `avg` of a NULL-free INT64 or FLOAT64 column; `None` otherwise
+    /// (rows must then be filtered into a mask).
+    pub fn new(
+        calls: &[AggregateCall],
+        check: &ScalarExpr,
+        columns: &'a [ColumnChunk],
+    ) -> Option<Self> {
+        let comparison = Comparison::of(check, columns)?;
+        let needs = calls
+            .iter()
+            .map(|call| need(call, columns))
+            .collect::<Option<_>>()?;
+        Some(CheckedSums { comparison, needs })
     }
-    let states = needs
-        .iter()
-        .map(|need| match need {
-            Need::Count => AggState::Count(kept),
-            Need::Sum(values, false) => AggState::Sum(comparison.sum(values)),
-            Need::Sum(values, true) => AggState::Avg(comparison.sum(values), kept),
-        })
-        .collect();
-    Some((kept, states))
+
+    /// The states of the calls over the rows of `rows` the filter keeps; `None` when it keeps
+    /// none.
+    pub fn states(&self, rows: Range<usize>) -> Option<Vec<AggState>> {
+        let kept = self.comparison.count(rows.clone());
+        if kept == 0 {
+            return None;
+        }
+        let sum = |values: &Values<'_>| self.comparison.sum(values, rows.clone());
+        let states = self
+            .needs
+            .iter()
+            .map(|need| match need {
+                Need::Count => AggState::Count(kept),
+                Need::Sum(values, false) => AggState::Sum(sum(values)),
+                Need::Sum(values, true) => AggState::Avg(sum(values), kept),
+            })
+            .collect();
+        Some(states)
+    }
 }

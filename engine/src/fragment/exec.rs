@@ -12,7 +12,7 @@ use ahash::AHashMap;
 
 use super::aggregate::{AggState, KeyPart, UpdateRows};
 use super::block_parts::{parts, summed_state, Part};
-use super::checked_sums::checked_states;
+use super::checked_sums::CheckedSums;
 use super::eval::{evaluate, selection, EvalContext};
 use super::plan::{
     AggregateCall, AggregateFunction, Fragment, FragmentOutput, Reaggregate, ScalarExpr, SortKey,
@@ -506,6 +506,7 @@ impl<'a> Scan<'a> {
         };
         let mut slot = None;
         let prune = self.prune_context(partition, chunk);
+        let kernels = check.and_then(|check| CheckedSums::new(aggregates, check, &chunk.columns));
         for part in parts(filter, &prune, &summary, inside.clone()) {
             match part {
                 Part::Check(rows) => {
@@ -513,12 +514,9 @@ impl<'a> Scan<'a> {
                     if rows.is_empty() {
                         continue;
                     }
-                    let fused = check.and_then(|check| {
-                        checked_states(aggregates, check, &chunk.columns, rows.clone())
-                    });
-                    if let Some((kept, states)) = fused {
+                    if let Some(kernels) = &kernels {
                         self.read.add(chunk, rows.len());
-                        if kept > 0 {
+                        if let Some(states) = kernels.states(rows.clone()) {
                             let slot =
                                 self.constant_slot(&mut slot, group_by, &view(rows), groups)?;
                             for (index, state) in states.into_iter().enumerate() {
