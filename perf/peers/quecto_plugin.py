@@ -58,6 +58,7 @@ import socket
 import subprocess
 import threading
 
+import numpy as np
 import run_peers
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -289,7 +290,6 @@ class QuectoEngine(run_peers.ClickHouseHTTPEngine):
         first failure."""
         if self.bulk_connections <= 1 or self.lean is None:
             return super().bulk_load(table, cols, spec, arrow_tbl)
-        import numpy as np
         dtype = np.dtype([(n, "<i8" if d == "int64" else "<f8") for n, d in spec])
         n = len(cols[spec[0][0]])
         starts = iter(range(0, n, self.chunk_rows))

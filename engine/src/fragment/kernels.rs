@@ -49,23 +49,15 @@ pub fn sum_i64_exact(values: &[i64], keep: Option<&[bool]>) -> i128 {
             return i128::from(sum);
         }
     }
-    let (mut hi, mut lo) = (0i64, 0i64);
-    match keep {
-        None => {
-            for &x in values {
-                hi += x >> 32;
-                lo += x & 0xffff_ffff;
-            }
+    let Some(mask) = keep else {
+        let (mut hi, mut lo) = (0i64, 0i64);
+        for &x in values {
+            hi += x >> 32;
+            lo += x & 0xffff_ffff;
         }
-        Some(mask) => {
-            for (&x, &k) in values.iter().zip(mask) {
-                let x = if k { x } else { 0 };
-                hi += x >> 32;
-                lo += x & 0xffff_ffff;
-            }
-        }
-    }
-    (i128::from(hi) << 32) + i128::from(lo)
+        return (i128::from(hi) << 32) + i128::from(lo);
+    };
+    sum_i64_where(mask, values, |kept| kept)
 }
 
 const LANES: usize = 8;
