@@ -805,6 +805,33 @@ pub fn row_binary(ticks: &[Tick]) -> Vec<u8> {
     out
 }
 
+/// Encodes ticks as one ClickHouse Native block with columns (volume Int64, price Float64,
+/// timestamp DateTime64(9, 'UTC'), symbol String): deliberately not the table's column order.
+pub fn native_block(ticks: &[Tick]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_leb128(&mut out, 4);
+    write_leb128(&mut out, ticks.len() as u64);
+    let header = |name: &str, type_name: &str, out: &mut Vec<u8>| {
+        for text in [name, type_name] {
+            write_leb128(out, text.len() as u64);
+            out.extend_from_slice(text.as_bytes());
+        }
+    };
+    header("volume", "Int64", &mut out);
+    out.extend(ticks.iter().flat_map(|t| t.volume.to_le_bytes()));
+    header("price", "Float64", &mut out);
+    out.extend(ticks.iter().flat_map(|t| t.price.to_le_bytes()));
+    header("timestamp", "DateTime64(9, 'UTC')", &mut out);
+    out.extend(ticks.iter().flat_map(|t| t.ts_ns.to_le_bytes()));
+    header("symbol", "String", &mut out);
+    for tick in ticks {
+        write_leb128(&mut out, tick.symbol.len() as u64);
+        out.extend_from_slice(tick.symbol.as_bytes());
+    }
+    out
+}
+
+/// Appends `value` as unsigned LEB128 (ClickHouse's VarUInt).
 pub fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;

@@ -216,6 +216,33 @@ fn binary_garbage_as_row_binary_is_400() {
 }
 
 #[test]
+fn broken_native_blocks_are_400_naming_what_is_wrong() {
+    let server = server_with_table();
+    let whole = native_block(&gen_ticks(34, 3, 2));
+    let mut rng = Rng::new(34);
+    let mut renamed = whole.clone();
+    let at = renamed.windows(6).position(|w| w == b"volume").unwrap();
+    renamed[at..at + 6].copy_from_slice(b"volumx");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (whole[..whole.len() - 2].to_vec(), "inside column `symbol`"),
+        (renamed, "column `volumx`"),
+        ([0x01, 0xff, 0xff, 0xff, 0xff, 0x0f].to_vec(), "row count"),
+        ((0..333).map(|_| rng.next_u64() as u8).collect(), ""),
+    ];
+    for (body, expected) in &cases {
+        let reply = server.post_query_with_body("INSERT INTO t FORMAT Native", body);
+        assert_error(&reply, 400, None, &format!("Native garbage {expected:?}"));
+        assert!(reply.text().contains(expected), "{}", reply.text());
+        server.assert_alive();
+    }
+    assert_eq!(
+        json_i64(&server.query_scalar("SELECT count(*) FROM t")),
+        1,
+        "a refused body stores none of its rows"
+    );
+}
+
+#[test]
 fn truncated_request_does_not_hurt_the_server() {
     let server = server_with_table();
     // Headers promise 100 bytes; only 10 arrive, then the client half-closes.

@@ -1,6 +1,6 @@
 //! Output formats (exact bytes for a small table, JSON shape and types) and input formats
-//! (the same rows through CSV, TabSeparated, JSONEachRow, RowBinary and VALUES must give the
-//! same answers).
+//! (the same rows through CSV, TabSeparated, JSONEachRow, RowBinary, Native and VALUES must
+//! give the same answers).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -357,7 +357,7 @@ fn json_each_row_body(ticks: &[Tick]) -> String {
 fn every_input_format_loads_the_same_rows() {
     let server = ServerProcess::start(&[]);
     let ticks = gen_ticks(21, 1_500, 50);
-    let tables = ["t_csv", "t_tsv", "t_json", "t_rb", "t_values"];
+    let tables = ["t_csv", "t_tsv", "t_json", "t_rb", "t_native", "t_values"];
     for table in tables {
         create_trades_table(&server, table);
     }
@@ -369,6 +369,10 @@ fn every_input_format_loads_the_same_rows() {
         json_each_row_body(&ticks).as_bytes(),
     );
     server.insert_format("t_rb", "RowBinary", &row_binary(&ticks));
+    // Two blocks, split mid-way, as a client streaming columns sends them.
+    let (head, tail) = ticks.split_at(ticks.len() / 3);
+    let native = [native_block(head), native_block(tail)].concat();
+    server.insert_format("t_native", "Native", &native);
     insert_values(&server, "t_values", &ticks, 300);
 
     let stats = stats_by_symbol(&ticks);

@@ -31,7 +31,8 @@ impl fmt::Display for InputPosition {
 pub enum FormatError {
     /// `FORMAT x` or `?default_format=x` names no input format we read.
     #[error(
-        "unknown input format `{name}`: expected CSV, TabSeparated (TSV), JSONEachRow or RowBinary"
+        "unknown input format `{name}`: expected CSV, TabSeparated (TSV), JSONEachRow, RowBinary or \
+         Native"
     )]
     UnknownInputFormat {
         /// The name as given.
@@ -120,6 +121,19 @@ pub enum FormatError {
         /// 0-based offset of the value that could not be read whole.
         offset: usize,
     },
+    /// A Native body that ends inside a block's column.
+    #[error(
+        "Native block starting at row {row}: input ends inside column `{column}`, whose values \
+         start at byte offset {offset}"
+    )]
+    TruncatedBlock {
+        /// 1-based row of the block's first row.
+        row: usize,
+        /// The column whose values are cut short.
+        column: String,
+        /// 0-based offset where that column's values (or NULL map) start.
+        offset: usize,
+    },
     /// The batch builder refused a value (wrong type, NULL in a key column); the engine error
     /// names the column and the row.
     #[error("{error} ({position})")]
@@ -152,7 +166,9 @@ impl FormatError {
             FormatError::UnknownKey { .. } => "INCORRECT_DATA",
             FormatError::DuplicateKey { .. } => "INCORRECT_DATA",
             FormatError::InvalidUtf8 { .. } => "CANNOT_PARSE_INPUT",
-            FormatError::Truncated { .. } => "CANNOT_READ_ALL_DATA",
+            FormatError::Truncated { .. } | FormatError::TruncatedBlock { .. } => {
+                "CANNOT_READ_ALL_DATA"
+            }
             FormatError::Value { .. } => "CANNOT_PARSE_INPUT",
             FormatError::Internal { .. } => "INTERNAL",
         }
@@ -172,6 +188,7 @@ impl FormatError {
             | FormatError::DuplicateKey { .. }
             | FormatError::InvalidUtf8 { .. }
             | FormatError::Truncated { .. }
+            | FormatError::TruncatedBlock { .. }
             | FormatError::Value { .. } => 400,
         }
     }
@@ -186,6 +203,7 @@ impl FormatError {
             | FormatError::DuplicateKey { row, .. }
             | FormatError::InvalidUtf8 { row, .. }
             | FormatError::Truncated { row, .. }
+            | FormatError::TruncatedBlock { row, .. }
             | FormatError::Value { row, .. } => Some(*row),
             FormatError::UnknownInputFormat { .. }
             | FormatError::UnknownOutputFormat { .. }

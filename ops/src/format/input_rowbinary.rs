@@ -8,94 +8,9 @@
 
 use quecto_engine::batch::{BatchBuilder, ColumnValues};
 use quecto_engine::types::{DataType, Value};
-use quecto_engine::EngineError;
 
+use super::binary_reader::{Fault, Reader};
 use super::error::{FormatError, InputPosition};
-
-/// Longest LEB128 encoding of a u64: ceil(64 / 7) bytes.
-const VARINT_SIZE_MAX: usize = 10;
-const _: () = assert!(VARINT_SIZE_MAX * 7 >= 64 && (VARINT_SIZE_MAX - 1) * 7 < 64);
-
-/// Why a value could not be read; the parent adds the row and the value's offset.
-enum Fault {
-    Truncated,
-    BadBool(u8),
-    VarintTooLong,
-    InvalidUtf8 { offset: usize },
-    Value(EngineError),
-}
-
-impl Fault {
-    fn into_format_error(self, row: usize, value_offset: usize) -> FormatError {
-        let position = InputPosition::Offset(value_offset);
-        match self {
-            Fault::Truncated => FormatError::Truncated {
-                row,
-                offset: value_offset,
-            },
-            Fault::BadBool(byte) => FormatError::Syntax {
-                row,
-                position,
-                detail: format!("a Bool byte must be 0 or 1, not {byte}"),
-            },
-            Fault::VarintTooLong => FormatError::Syntax {
-                row,
-                position,
-                detail: format!("a string length varint is longer than {VARINT_SIZE_MAX} bytes"),
-            },
-            Fault::InvalidUtf8 { offset } => FormatError::InvalidUtf8 {
-                row,
-                position: InputPosition::Offset(offset),
-            },
-            Fault::Value(error) => FormatError::Value {
-                row,
-                position,
-                error,
-            },
-        }
-    }
-}
-
-/// A cursor over the body that never reads past its end.
-struct Reader<'a> {
-    body: &'a [u8],
-    offset: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, size: usize) -> Result<&'a [u8], Fault> {
-        let end = self.offset.checked_add(size).ok_or(Fault::Truncated)?;
-        let bytes = self.body.get(self.offset..end).ok_or(Fault::Truncated)?;
-        self.offset = end;
-        Ok(bytes)
-    }
-
-    fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Fault> {
-        let bytes = self.take(N)?;
-        <[u8; N]>::try_from(bytes).map_err(|_| Fault::Truncated)
-    }
-
-    fn read_varint(&mut self) -> Result<u64, Fault> {
-        let mut value = 0u64;
-        for index in 0..VARINT_SIZE_MAX {
-            let [byte] = self.take_array::<1>()?;
-            value |= u64::from(byte & 0x7f) << (7 * index);
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(Fault::VarintTooLong)
-    }
-
-    fn read_string(&mut self) -> Result<&'a str, Fault> {
-        let size = usize::try_from(self.read_varint()?).map_err(|_| Fault::Truncated)?;
-        let bytes_offset = self.offset;
-        let bytes = self.take(size)?;
-        std::str::from_utf8(bytes).map_err(|_| Fault::InvalidUtf8 {
-            offset: bytes_offset,
-        })
-    }
-}
 
 /// Parses a RowBinary body into `builder`.
 pub(crate) fn parse_row_binary(
@@ -265,21 +180,12 @@ fn parse_row_binary_field(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::test_support::{random_bodies, trades_schema, wide_schema};
+    use crate::format::test_support::{push_varuint, random_bodies, trades_schema, wide_schema};
     use quecto_engine::batch::{ColumnValues, RowBatch};
     use quecto_engine::schema::TableSchema;
 
     fn push_string(body: &mut Vec<u8>, text: &[u8]) {
-        let mut size = text.len();
-        loop {
-            let byte = (size & 0x7f) as u8;
-            size >>= 7;
-            if size == 0 {
-                body.push(byte);
-                break;
-            }
-            body.push(byte | 0x80);
-        }
+        push_varuint(body, text.len() as u64);
         body.extend_from_slice(text);
     }
 

@@ -8,8 +8,11 @@
 //! append ClickHouse's exact byte shapes to a caller's `Vec<u8>`, with no `String` per value.
 //!
 //! Choosing a format:
-//! - `RowBinary` is the cheapest to parse (no text, no escapes) and the one to use for bulk
-//!   ingest from a program; it has no NULLs and the body must follow the column order exactly.
+//! - `Native` (ClickHouse's column blocks) is the cheapest for both sides when the sender holds
+//!   columns: each fixed-width column is one contiguous run of bytes, copied as it is when its
+//!   type is already the column's. Blocks name their columns and may carry NULLs.
+//! - `RowBinary` is the cheapest row format (no text, no escapes); it has no NULLs and the
+//!   body must follow the column order exactly.
 //! - `CSV` and `TabSeparated` are for files and shells. TSV is cheaper (no quote state) and
 //!   round-trips any string through its backslash escapes; CSV is what spreadsheets write.
 //! - `JSONEachRow` names every value's column, so rows may omit or reorder columns, at the
@@ -17,8 +20,10 @@
 //!
 //! Nothing here panics on any input: every malformed body is a `FormatError`.
 
+mod binary_reader;
 mod error;
 mod input_json;
+mod input_native;
 mod input_rowbinary;
 mod input_text;
 mod output;
@@ -40,17 +45,20 @@ pub enum InputFormat {
     JsonEachRow,
     /// ClickHouse's little-endian binary rows.
     RowBinary,
+    /// ClickHouse's column-oriented binary blocks.
+    Native,
 }
 
 impl InputFormat {
     /// Parses a ClickHouse format name, case-insensitively: `CSV`, `TabSeparated`, `TSV`,
-    /// `JSONEachRow` (also its ClickHouse aliases `JSONLines`, `NDJSON`) or `RowBinary`.
+    /// `JSONEachRow` (also its ClickHouse aliases `JSONLines`, `NDJSON`), `RowBinary` or `Native`.
     pub fn parse(name: &str) -> Result<InputFormat, FormatError> {
         let format = match name.trim().to_ascii_lowercase().as_str() {
             "csv" => InputFormat::Csv,
             "tabseparated" | "tsv" => InputFormat::TabSeparated,
             "jsoneachrow" | "jsonlines" | "ndjson" => InputFormat::JsonEachRow,
             "rowbinary" => InputFormat::RowBinary,
+            "native" => InputFormat::Native,
             _ => {
                 return Err(FormatError::UnknownInputFormat {
                     name: name.to_string(),
@@ -67,6 +75,7 @@ impl InputFormat {
             InputFormat::TabSeparated => "TabSeparated",
             InputFormat::JsonEachRow => "JSONEachRow",
             InputFormat::RowBinary => "RowBinary",
+            InputFormat::Native => "Native",
         }
     }
 }
@@ -196,9 +205,9 @@ pub fn apply_timestamp_style(result: &mut ResultSet, style: TimestampStyle) {
 
 /// Parses a whole request body in `format` into `builder`, one builder row per input row.
 ///
-/// `field_names[i]` is the column name of the builder's input field `i`; JSONEachRow matches
-/// keys against them case-insensitively, and it must then have one name per field. The other
-/// formats are positional and ignore it (pass `&[]`). On error the builder holds a partial row
+/// `field_names[i]` is the column name of the builder's input field `i`; JSONEachRow keys and
+/// Native block columns are matched against them case-insensitively, and those two formats
+/// then need one name per field. The other formats are positional and ignore it (pass `&[]`). On error the builder holds a partial row
 /// and should be dropped.
 pub fn parse_input(
     format: InputFormat,
@@ -211,6 +220,7 @@ pub fn parse_input(
         InputFormat::TabSeparated => input_text::parse_tab_separated(body, builder),
         InputFormat::JsonEachRow => input_json::parse_json_each_row(body, field_names, builder),
         InputFormat::RowBinary => input_rowbinary::parse_row_binary(body, builder),
+        InputFormat::Native => input_native::parse_native(body, field_names, builder),
     }
 }
 
@@ -537,6 +547,19 @@ pub(crate) mod test_support {
             column("note", DataType::Symbol),
         ];
         TableSchema::new("wide", columns, None, None).unwrap()
+    }
+
+    /// Appends `value` as ClickHouse's VarUInt (unsigned LEB128).
+    pub(crate) fn push_varuint(out: &mut Vec<u8>, mut value: u64) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
     }
 
     /// Deterministic pseudo-random bodies (xorshift), half of their bytes drawn from
