@@ -1,8 +1,11 @@
-"""W1 bulk ingest through the plugin's RowBinary path with different numbers of connections.
+"""W1 bulk ingest through the plugin's bulk path with different connection counts or formats.
 
     PYTHONPATH=../shared/bench perf/.venv/bin/python perf/peers/bulk_ab.py --connections 1,3,1,3
+    PYTHONPATH=../shared/bench perf/.venv/bin/python perf/peers/bulk_ab.py \
+        --connections 3 --formats RowBinary,Native,RowBinary,Native
 
-For each entry of --connections (alternate them: this machine's speed drifts over minutes), a
+For each (connections, format) entry, the two lists zipped with the shorter one repeated
+(alternate the entries: this machine's speed drifts over minutes), a
 fresh `quecto server` (QuectoEngine.start, so QUECTO_BIN/QUECTO_ARGS apply), then --reps loads of
 the harness's trades (gen.gen_trades, seed 42) into a fresh table each, timed as run_peers.py
 times W1 (QuectoEngine.bulk_load), and the row count checked. Prints the seconds of each load and
@@ -25,11 +28,19 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=4)
     parser.add_argument("--connections", default="1,3,1,3",
                         help="comma-separated connection counts, one fresh server each")
+    parser.add_argument("--formats", default="Native",
+                        help="comma-separated bulk formats (Native, RowBinary), one fresh server each")
     args = parser.parse_args()
     trades = gen.gen_trades(args.rows)
-    for connections in (int(k) for k in args.connections.split(",")):
+    counts = [int(k) for k in args.connections.split(",")]
+    formats = args.formats.split(",")
+    entries = max(len(counts), len(formats))
+    for index in range(entries):
+        connections = counts[index % len(counts)]
+        bulk_format = formats[index % len(formats)]
         engine = quecto_plugin.QuectoEngine()
         engine.bulk_connections = connections
+        engine.bulk_format = bulk_format
         engine.start(tempfile.mkdtemp(prefix="quecto-bulk-ab-"))
         try:
             seconds = []
@@ -44,7 +55,7 @@ def main() -> None:
         finally:
             engine.close()
         median = statistics.median(seconds)
-        print(f"connections={connections} seconds={' '.join(f'{s:.3f}' for s in seconds)} "
+        print(f"connections={connections} format={bulk_format} seconds={' '.join(f'{s:.3f}' for s in seconds)} "
               f"median_rows_per_s={args.rows / median / 1e6:.1f}M", flush=True)
 
 
