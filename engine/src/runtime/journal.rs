@@ -133,7 +133,11 @@ pub async fn log_insert(
     rows: Option<&[u32]>,
 ) -> Result<(), EngineError> {
     let limit = wal.config().record_payload_size_max();
-    let mut payload = Vec::new();
+    // Room for the rows' values up front: a multi-megabyte record grown by doubling would be
+    // copied about once more in all.
+    let rows_count = rows.map_or(batch.rows_count, <[u32]>::len);
+    let row_size = batch.bytes_size() / batch.rows_count.max(1);
+    let mut payload = Vec::with_capacity((rows_count * (row_size + 1) + 256).min(limit + 256));
     let encode_error = |e: crate::wal::CodecError| EngineError::Wal {
         detail: format!("encoding an insert: {e}"),
     };
