@@ -39,6 +39,38 @@ fn select_text(server: &ServerProcess, sql: &str) -> String {
 }
 
 #[test]
+fn json_compact_outputs_write_rows_as_arrays() {
+    let server = small_table_server();
+    let text = select_text(&server, &format!("{SMALL_QUERY} FORMAT JSONCompact"));
+    let document: Json = serde_json::from_str(&text).expect("one JSON document");
+    assert_eq!(
+        document["data"],
+        json!([
+            ["AAPL", "2024-01-02 09:30:00.000000000", 101.25, "100"],
+            ["MSFT", "2024-01-02 09:30:00.500000000", 372.5, "7"],
+            ["AAPL", "2024-01-02 09:30:01.000000000", 101.5, null],
+        ])
+    );
+    assert_eq!(
+        document["meta"][2],
+        json!({"name": "price", "type": "Float64"})
+    );
+    assert_eq!(document["rows"], json!(3));
+    // ClickHouse's layout: one row per line, values separated by ", ".
+    assert!(
+        text.contains("\t\t[\"MSFT\", \"2024-01-02 09:30:00.500000000\", 372.5, \"7\"],\n"),
+        "{text}"
+    );
+    let lines = select_text(&server, &format!("{SMALL_QUERY} FORMAT JSONCompactEachRow"));
+    assert_eq!(
+        lines,
+        "[\"AAPL\", \"2024-01-02 09:30:00.000000000\", 101.25, \"100\"]\n\
+         [\"MSFT\", \"2024-01-02 09:30:00.500000000\", 372.5, \"7\"]\n\
+         [\"AAPL\", \"2024-01-02 09:30:01.000000000\", 101.5, null]\n"
+    );
+}
+
+#[test]
 fn json_output_has_clickhouse_shape_types_and_quoting() {
     let server = small_table_server();
     let document = server.query_json(SMALL_QUERY);

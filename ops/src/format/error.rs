@@ -40,8 +40,9 @@ pub enum FormatError {
     },
     /// `FORMAT x` names no output format we write.
     #[error(
-        "unknown output format `{name}`: expected JSON, JSONEachRow, CSV, CSVWithNames, \
-         TabSeparated (TSV) or TabSeparatedWithNames (TSVWithNames)"
+        "unknown output format `{name}`: expected JSON, JSONEachRow, JSONCompact, \
+         JSONCompactEachRow, CSV, CSVWithNames, TabSeparated (TSV) or TabSeparatedWithNames \
+         (TSVWithNames)"
     )]
     UnknownOutputFormat {
         /// The name as given.

@@ -87,6 +87,10 @@ pub enum OutputFormat {
     Json,
     /// One compact JSON object per line.
     JsonEachRow,
+    /// `JSON` with each row an array of values instead of an object.
+    JsonCompact,
+    /// One JSON array of values per line.
+    JsonCompactEachRow,
     /// Comma-separated values without a header.
     Csv,
     /// Comma-separated values after a header line of column names.
@@ -99,12 +103,14 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Parses a ClickHouse format name, case-insensitively: `JSON`, `JSONEachRow` (`JSONLines`,
-    /// `NDJSON`), `CSV`, `CSVWithNames`, `TabSeparated` (`TSV`), `TabSeparatedWithNames`
+    /// `NDJSON`), `JSONCompact`, `JSONCompactEachRow`, `CSV`, `CSVWithNames`, `TabSeparated` (`TSV`), `TabSeparatedWithNames`
     /// (`TSVWithNames`).
     pub fn parse(name: &str) -> Result<OutputFormat, FormatError> {
         let format = match name.trim().to_ascii_lowercase().as_str() {
             "json" => OutputFormat::Json,
             "jsoneachrow" | "jsonlines" | "ndjson" => OutputFormat::JsonEachRow,
+            "jsoncompact" => OutputFormat::JsonCompact,
+            "jsoncompacteachrow" => OutputFormat::JsonCompactEachRow,
             "csv" => OutputFormat::Csv,
             "csvwithnames" => OutputFormat::CsvWithNames,
             "tabseparated" | "tsv" => OutputFormat::TabSeparated,
@@ -123,6 +129,8 @@ impl OutputFormat {
         match self {
             OutputFormat::Json => "JSON",
             OutputFormat::JsonEachRow => "JSONEachRow",
+            OutputFormat::JsonCompact => "JSONCompact",
+            OutputFormat::JsonCompactEachRow => "JSONCompactEachRow",
             OutputFormat::Csv => "CSV",
             OutputFormat::CsvWithNames => "CSVWithNames",
             OutputFormat::TabSeparated => "TabSeparated",
@@ -133,7 +141,10 @@ impl OutputFormat {
     /// The `Content-Type` ClickHouse sends with this format.
     pub fn content_type(self) -> &'static str {
         match self {
-            OutputFormat::Json | OutputFormat::JsonEachRow => "application/json; charset=UTF-8",
+            OutputFormat::Json
+            | OutputFormat::JsonEachRow
+            | OutputFormat::JsonCompact
+            | OutputFormat::JsonCompactEachRow => "application/json; charset=UTF-8",
             OutputFormat::Csv => "text/csv; charset=UTF-8; header=absent",
             OutputFormat::CsvWithNames => "text/csv; charset=UTF-8; header=present",
             OutputFormat::TabSeparated | OutputFormat::TabSeparatedWithNames => {
@@ -231,6 +242,8 @@ pub fn write_output(format: OutputFormat, result: &ResultSet, out: &mut Vec<u8>)
     match format {
         OutputFormat::Json => output::write_json(result, out),
         OutputFormat::JsonEachRow => output::write_json_each_row(result, out),
+        OutputFormat::JsonCompact => output::write_json_compact(result, out),
+        OutputFormat::JsonCompactEachRow => output::write_json_compact_each_row(result, out),
         OutputFormat::Csv => output::write_csv(result, false, out),
         OutputFormat::CsvWithNames => output::write_csv(result, true, out),
         OutputFormat::TabSeparated => output::write_tab_separated(result, false, out),
@@ -295,7 +308,11 @@ mod tests {
             OutputFormat::parse("TabSeparatedWithNames"),
             Ok(OutputFormat::TabSeparatedWithNames)
         );
-        assert!(OutputFormat::parse("JSONCompact").is_err());
+        assert_eq!(
+            OutputFormat::parse("jsoncompact"),
+            Ok(OutputFormat::JsonCompact)
+        );
+        assert!(OutputFormat::parse("JSONStrings").is_err());
         assert!(OutputFormat::parse("RowBinary").is_err());
     }
 
@@ -313,6 +330,8 @@ mod tests {
         let outputs = [
             OutputFormat::Json,
             OutputFormat::JsonEachRow,
+            OutputFormat::JsonCompact,
+            OutputFormat::JsonCompactEachRow,
             OutputFormat::Csv,
             OutputFormat::CsvWithNames,
             OutputFormat::TabSeparated,

@@ -23,10 +23,23 @@ const FLOAT_DECIMAL_MAX: f64 = 1e21;
 
 /// Writes ClickHouse's `JSON` format: `meta`, `data`, `rows`, `statistics`, tab-indented.
 pub(crate) fn write_json(result: &ResultSet, out: &mut Vec<u8>) {
+    write_json_document(result, write_json_data, out);
+}
+
+/// Writes ClickHouse's `JSONCompact`: `JSON` with each row of `data` an array of its values.
+pub(crate) fn write_json_compact(result: &ResultSet, out: &mut Vec<u8>) {
+    write_json_document(result, write_json_compact_data, out);
+}
+
+fn write_json_document(
+    result: &ResultSet,
+    write_data: fn(&ResultSet, &mut Vec<u8>),
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(b"{\n");
     write_json_meta(&result.columns, out);
     out.extend_from_slice(b",\n\n");
-    write_json_data(result, out);
+    write_data(result, out);
     out.extend_from_slice(b",\n\n\t\"rows\": ");
     write_u64(result.rows.len() as u64, out);
     out.extend_from_slice(b",\n\n");
@@ -70,6 +83,30 @@ fn write_json_data(result: &ResultSet, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\n\t]");
 }
 
+fn write_json_compact_data(result: &ResultSet, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\t\"data\":\n\t[\n");
+    for (index, row) in result.rows.iter().enumerate() {
+        if index > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        out.extend_from_slice(b"\t\t");
+        write_json_array(result, row, out);
+    }
+    out.extend_from_slice(b"\n\t]");
+}
+
+/// One row as a JSON array, values separated by `, ` as ClickHouse writes them.
+fn write_json_array(result: &ResultSet, row: &[Value], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (column_index, column) in result.columns.iter().enumerate() {
+        if column_index > 0 {
+            out.extend_from_slice(b", ");
+        }
+        write_json_value(column.data_type, row_value(row, column_index), out);
+    }
+    out.push(b']');
+}
+
 fn write_json_statistics(statistics: &QueryStatistics, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\t\"statistics\":\n\t{\n\t\t\"elapsed\": ");
     write_json_float(DataType::Float64, statistics.elapsed_seconds, out);
@@ -93,6 +130,14 @@ pub(crate) fn write_json_each_row(result: &ResultSet, out: &mut Vec<u8>) {
             write_json_value(column.data_type, row_value(row, column_index), out);
         }
         out.extend_from_slice(b"}\n");
+    }
+}
+
+/// Writes ClickHouse's `JSONCompactEachRow`: one array of values per row, each on its own line.
+pub(crate) fn write_json_compact_each_row(result: &ResultSet, out: &mut Vec<u8>) {
+    for row in &result.rows {
+        write_json_array(result, row, out);
+        out.push(b'\n');
     }
 }
 
