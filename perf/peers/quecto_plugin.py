@@ -9,7 +9,7 @@ our server: it starts `quecto server` on 127.0.0.1 with port 0 and a data direct
 harness's work directory, reads the port from the server's `quecto: listening on
 http://HOST:PORT` line, and stops it (SIGTERM, then SIGKILL) in close() and at exit. Everything
 else goes over the ClickHouse HTTP interface: Native bulk loads, one
-INSERT ... VALUES per row for W1rt, TabSeparated answers.
+INSERT ... VALUES per row for W1rt, JSONCompact answers.
 
 Environment:
   QUECTO_BIN          the server binary (default: $CARGO_TARGET_DIR or <repo>/target, release/quecto)
@@ -229,9 +229,20 @@ def _row_binary(cols, spec, lo, hi) -> list:
     return [memoryview(rows).cast("B")]
 
 
-def _tsv_field(text: str):
-    """One TabSeparated field: \\N is NULL, numbers become int or float."""
-    return None if text == "\\N" else run_peers._tsv_value(text)
+def _compact_rows(document: bytes) -> list:
+    """The rows of a JSONCompact answer as tuples: numbers as int or float (64-bit integers
+    arrive quoted, as ClickHouse's JSON writes them, and are converted by the column's type),
+    NULL as None, text as str. One json.loads in C: W5's 1,000-row answer costs ~0.5 ms of client
+    CPU where parsing TabSeparated field by field in Python cost ~3 ms."""
+    parsed = json.loads(document)
+    integers = [index for index, column in enumerate(parsed["meta"])
+                if column["type"].removeprefix("Nullable(").startswith(("Int", "UInt"))]
+    rows = parsed["data"]
+    for row in rows:
+        for index in integers:
+            if isinstance(row[index], str):
+                row[index] = int(row[index])
+    return [tuple(row) for row in rows]
 
 
 class QuectoEngine(run_peers.ClickHouseHTTPEngine):
@@ -409,8 +420,7 @@ class QuectoEngine(run_peers.ClickHouseHTTPEngine):
             raise RuntimeError(f"HTTP {status}: {data[:500].decode(errors='replace')}")
 
     def query(self, sql):
-        out = self._post(sql + " FORMAT TabSeparated").decode()
-        return [tuple(_tsv_field(v) for v in line.split("\t")) for line in out.splitlines() if line]
+        return _compact_rows(self._post(sql + " FORMAT JSONCompact"))
 
     def server_pids(self):
         return (self.proc.pid,) if self.proc is not None else ()
