@@ -113,12 +113,14 @@ struct BlockColumn<'a> {
     scalar: Scalar,
     /// One byte per row (non-zero = NULL), for Nullable columns.
     nulls: Option<&'a [u8]>,
-    /// Fixed-width values back to back (empty for strings).
-    fixed: &'a [u8],
-    /// Each row's string and its body offset (only for `String`).
-    strings: Vec<(&'a str, usize)>,
+    /// The values back to back: fixed-width little-endian, or VarUInt-prefixed strings.
+    bytes: &'a [u8],
     /// Body offset of the first value.
     values_offset: usize,
+    /// For `String`: where in `bytes` the next row's string starts (rows are read in order,
+    /// so no per-row index is kept), and where the last one read started.
+    string_next: usize,
+    string_last: usize,
 }
 
 impl<'a> BlockColumn<'a> {
@@ -130,7 +132,7 @@ impl<'a> BlockColumn<'a> {
     fn value_offset(&self, row: usize) -> usize {
         match self.scalar.width() {
             Some(width) => self.values_offset + row * width,
-            None => self.strings.get(row).map_or(self.values_offset, |s| s.1),
+            None => self.values_offset + self.string_last,
         }
     }
 
@@ -138,13 +140,39 @@ impl<'a> BlockColumn<'a> {
     fn le_bytes(&self, row: usize, width: usize) -> [u8; 8] {
         let mut bytes = [0u8; 8];
         let start = row * width;
-        if let Some(value) = self.fixed.get(start..start + width) {
+        if let Some(value) = self.bytes.get(start..start + width) {
             bytes[..width].copy_from_slice(value);
         }
         bytes
     }
 
-    fn cell(&self, row: usize, block_row: usize) -> Result<Cell<'a>, FormatError> {
+    /// The next row's string of a `String` column (read even at a NULL row: the row after it
+    /// starts where it ends).
+    fn next_string(&mut self, block_row: usize) -> Result<&'a str, FormatError> {
+        self.string_last = self.string_next;
+        let mut reader = Reader {
+            body: self.bytes,
+            offset: self.string_next,
+        };
+        let text = reader.read_string().map_err(|fault| {
+            let fault = match fault {
+                Fault::InvalidUtf8 { offset } => Fault::InvalidUtf8 {
+                    offset: self.values_offset + offset,
+                },
+                other => other,
+            };
+            fault.into_format_error(block_row, self.values_offset + self.string_last)
+        })?;
+        self.string_next = reader.offset;
+        Ok(text)
+    }
+
+    /// Row `row`'s value; rows must be asked for in order (strings are read one after another).
+    fn cell(&mut self, row: usize, block_row: usize) -> Result<Cell<'a>, FormatError> {
+        let text = match self.scalar {
+            Scalar::String => Some(self.next_string(block_row)?),
+            _ => None,
+        };
         if self.nulls.is_some_and(|map| map.get(row) != Some(&0)) {
             return Ok(Cell::Null);
         }
@@ -177,11 +205,7 @@ impl<'a> BlockColumn<'a> {
                     )
                 }
             },
-            Scalar::String => {
-                return Ok(Cell::Text(Cow::Borrowed(
-                    self.strings.get(row).map_or("", |s| s.0),
-                )))
-            }
+            Scalar::String => return Ok(Cell::Text(Cow::Borrowed(text.unwrap_or_default()))),
             Scalar::DateTime => {
                 let seconds = i64::from_le_bytes(self.le_bytes(row, 4));
                 Value::Int(seconds * 1_000_000_000)
@@ -224,8 +248,9 @@ pub(crate) fn parse_native(
     }
     let mut reader = Reader { body, offset: 0 };
     while reader.offset < body.len() {
-        let (rows_count, columns) = read_block(&mut reader, field_names, builder.rows_count() + 1)?;
-        append_block(rows_count, &columns, builder)?;
+        let (rows_count, mut columns) =
+            read_block(&mut reader, field_names, builder.rows_count() + 1)?;
+        append_block(rows_count, &mut columns, builder)?;
     }
     Ok(())
 }
@@ -261,6 +286,15 @@ fn read_block<'a>(
     };
     let columns_count = read_count("column")?;
     let rows_count = read_count("row")?;
+    if columns_count > field_names.len() {
+        return Err(syntax(
+            block_offset,
+            format!(
+                "a Native block of {columns_count} columns for an INSERT of {} columns",
+                field_names.len()
+            ),
+        ));
+    }
     if columns_count == 0 && rows_count > 0 {
         return Err(syntax(
             block_offset,
@@ -359,36 +393,37 @@ fn read_column_values<'a>(
         None
     };
     let values_offset = reader.offset;
-    let mut column = BlockColumn {
+    match scalar.width() {
+        Some(width) => {
+            let size = rows_count.checked_mul(width).ok_or(Fault::Truncated)?;
+            reader.take(size)?;
+        }
+        None => {
+            // Only the strings' extent is checked here; their bytes are read (and checked as
+            // UTF-8) row by row later, so a block of many short strings allocates nothing.
+            for _ in 0..rows_count {
+                let size = usize::try_from(reader.read_varint()?).map_err(|_| Fault::Truncated)?;
+                reader.take(size)?;
+            }
+        }
+    }
+    Ok(BlockColumn {
         field,
         name,
         scalar,
         nulls,
-        fixed: &[],
-        strings: Vec::new(),
+        bytes: &reader.body[values_offset..reader.offset],
         values_offset,
-    };
-    match scalar.width() {
-        Some(width) => {
-            let size = rows_count.checked_mul(width).ok_or(Fault::Truncated)?;
-            column.fixed = reader.take(size)?;
-        }
-        None => {
-            column.strings.reserve(rows_count);
-            for _ in 0..rows_count {
-                let offset = reader.offset;
-                column.strings.push((reader.read_string()?, offset));
-            }
-        }
-    }
-    Ok(column)
+        string_next: 0,
+        string_last: 0,
+    })
 }
 
 /// Appends a block's rows: column by column when its bytes can be copied as they are, else
 /// value by value through the builder's checks.
 fn append_block(
     rows_count: usize,
-    columns: &[BlockColumn<'_>],
+    columns: &mut [BlockColumn<'_>],
     builder: &mut BatchBuilder<'_>,
 ) -> Result<(), FormatError> {
     if columns.is_empty() {
@@ -401,7 +436,7 @@ fn append_block(
     if copyable {
         let copied = builder.append_columns(rows_count, |field, values| {
             if let Some(column) = columns.iter().find(|c| c.field == field) {
-                copy_column(column.fixed, values);
+                copy_column(column.bytes, values);
             }
         });
         let copied = copied.map_err(|error| FormatError::Value {
@@ -415,7 +450,7 @@ fn append_block(
     }
     for row in 0..rows_count {
         let row_number = builder.rows_count() + 1;
-        for column in columns {
+        for column in columns.iter_mut() {
             let pushed = match column.cell(row, row_number)? {
                 Cell::Null => builder.push_null(column.field),
                 Cell::Value(value) => builder.push_value(column.field, &value),
@@ -749,6 +784,29 @@ mod tests {
         assert!(error_text(&schema, &huge).contains("row count"));
         let no_columns = [block(3, &[]), vec![0; 3]].concat();
         assert!(error_text(&schema, &no_columns).contains("no columns"));
+    }
+
+    #[test]
+    fn strings_are_checked_row_by_row_and_columns_are_bounded_by_the_insert() {
+        let wide = wide_schema();
+        let mut body = unhex(CLICKHOUSE_WIDE_BLOCK);
+        // The sym column's second string "1" (its values start at byte 13: 01 30 01 31 01 32).
+        assert_eq!(&body[13..19], b"\x010\x011\x012");
+        body[16] = 0xff;
+        let error = parse(&wide, &body).unwrap_err();
+        assert_eq!(
+            error,
+            FormatError::InvalidUtf8 {
+                row: 2,
+                position: InputPosition::Offset(16)
+            }
+        );
+        let schema = ticks_schema();
+        let mut many = Vec::new();
+        push_varuint(&mut many, 5);
+        push_varuint(&mut many, 1);
+        many.extend(vec![0u8; 64]);
+        assert!(error_text(&schema, &many).contains("5 columns for an INSERT of 4"));
     }
 
     #[test]
