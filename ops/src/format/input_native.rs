@@ -9,7 +9,7 @@
 //! HTTP interface reads and writes (HTTP clients speak protocol version 0: no block info).
 //!
 //! Block columns are matched to the INSERT's columns by name, case-insensitively and in any
-//! order; every INSERT column must be in every block. Types read: Int8 to Int64, UInt8 to
+//! order; every INSERT column must be in every block, and a block has no other column. Types read: Int8 to Int64, UInt8 to
 //! UInt64, Float32, Float64, Bool, String, DateTime (seconds), DateTime64(P[, tz]) (scaled to
 //! nanoseconds) and Nullable of any of these. The batch builder then converts and checks each
 //! value for its column as it does for every format.
@@ -128,7 +128,8 @@ impl<'a> BlockColumn<'a> {
         self.nulls.is_some_and(|map| map.iter().any(|&b| b != 0))
     }
 
-    /// Body offset of row `row`'s value.
+    /// Body offset of row `row`'s value; for a `String` column, of the string read last (row
+    /// `row`'s once `cell(row, ..)` has run).
     fn value_offset(&self, row: usize) -> usize {
         match self.scalar.width() {
             Some(width) => self.values_offset + row * width,
