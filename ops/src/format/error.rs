@@ -31,8 +31,8 @@ impl fmt::Display for InputPosition {
 pub enum FormatError {
     /// `FORMAT x` or `?default_format=x` names no input format we read.
     #[error(
-        "unknown input format `{name}`: expected CSV, TabSeparated (TSV), JSONEachRow, RowBinary or \
-         Native"
+        "unknown input format `{name}`: expected CSV, TabSeparated (TSV), JSONEachRow, \
+         RowBinary or Native"
     )]
     UnknownInputFormat {
         /// The name as given.

@@ -9,10 +9,10 @@
 //! HTTP interface reads and writes (HTTP clients speak protocol version 0: no block info).
 //!
 //! Block columns are matched to the INSERT's columns by name, case-insensitively and in any
-//! order; every INSERT column must be in every block, and a block has no other column. Types read: Int8 to Int64, UInt8 to
-//! UInt64, Float32, Float64, Bool, String, DateTime (seconds), DateTime64(P[, tz]) (scaled to
-//! nanoseconds) and Nullable of any of these. The batch builder then converts and checks each
-//! value for its column as it does for every format.
+//! order; every INSERT column must be in every block, and a block has no other column. Types
+//! read: Int8 to Int64, UInt8 to UInt64, Float32, Float64, Bool, String, DateTime (seconds),
+//! DateTime64(P[, tz]) (scaled to nanoseconds) and Nullable of any of these. The batch builder
+//! then converts and checks each value for its column as it does for every format.
 //!
 //! When a block has exactly the table's columns, no NULL, and every column's bytes already are
 //! its column's values (Int64 or DateTime64(9) for INT64 and TIMESTAMP, Float64, Int32,
@@ -348,16 +348,16 @@ fn read_block<'a>(
             })?;
         columns.push(column);
     }
-    if let Some(missing) = (0..field_names.len()).find(|&f| columns.iter().all(|c| c.field != f)) {
-        if columns_count > 0 {
-            return Err(syntax(
-                block_offset,
-                format!(
-                    "the Native block has no column `{}`, which the INSERT lists",
-                    field_names[missing]
-                ),
-            ));
-        }
+    // An empty block (no columns, no rows) lists nothing; any other must list every field.
+    let missing = (0..field_names.len()).find(|&f| columns.iter().all(|c| c.field != f));
+    if let Some(missing) = missing.filter(|_| columns_count > 0) {
+        return Err(syntax(
+            block_offset,
+            format!(
+                "the Native block has no column `{}`, which the INSERT lists",
+                field_names[missing]
+            ),
+        ));
     }
     Ok((rows_count, columns))
 }

@@ -103,8 +103,8 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Parses a ClickHouse format name, case-insensitively: `JSON`, `JSONEachRow` (`JSONLines`,
-    /// `NDJSON`), `JSONCompact`, `JSONCompactEachRow`, `CSV`, `CSVWithNames`, `TabSeparated` (`TSV`), `TabSeparatedWithNames`
-    /// (`TSVWithNames`).
+    /// `NDJSON`), `JSONCompact`, `JSONCompactEachRow`, `CSV`, `CSVWithNames`, `TabSeparated`
+    /// (`TSV`), `TabSeparatedWithNames` (`TSVWithNames`).
     pub fn parse(name: &str) -> Result<OutputFormat, FormatError> {
         let format = match name.trim().to_ascii_lowercase().as_str() {
             "json" => OutputFormat::Json,
@@ -218,8 +218,8 @@ pub fn apply_timestamp_style(result: &mut ResultSet, style: TimestampStyle) {
 ///
 /// `field_names[i]` is the column name of the builder's input field `i`; JSONEachRow keys and
 /// Native block columns are matched against them case-insensitively, and those two formats
-/// then need one name per field. The other formats are positional and ignore it (pass `&[]`). On error the builder holds a partial row
-/// and should be dropped.
+/// then need one name per field. The other formats are positional and ignore it (pass `&[]`).
+/// On error the builder holds a partial row and should be dropped.
 pub fn parse_input(
     format: InputFormat,
     body: &[u8],
