@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::aggregate::{AggState, Sum};
 use super::plan::{AggregateCall, AggregateFunction, BinaryOp, ScalarExpr};
-use super::prune::{combine, verdict, zone_verdict, PruneContext, Verdict};
+use super::prune::{combine, verdict, PruneContext, Verdict, ZoneJudge};
 use crate::storage::blocks::{BlockSummary, BlockSums, BLOCK_ROWS};
 use crate::storage::chunk::Zone;
 
@@ -75,7 +75,8 @@ fn block_verdicts(
         let column = summary
             .column(*index)
             .filter(|_| *index != chunk_ctx.symbol_index)?;
-        let judge = |&zone: &Zone| zone_verdict(op, zone, false, value);
+        let judge = ZoneJudge::new(op, value);
+        let judge = |&zone: &Zone| judge.verdict(zone, false);
         Some(column.zones[blocks.clone()].iter().map(judge).collect())
     };
     let judged = match filter {

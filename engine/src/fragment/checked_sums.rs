@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::aggregate::{AggState, Sum};
-use super::kernels::{count_where, sum_f64_where, sum_i64_where};
+use super::kernels::{count_where, prefetch, sum_f64_where, sum_i64_where};
 use super::plan::{AggregateCall, AggregateFunction, BinaryOp, ScalarExpr};
 use crate::storage::chunk::{ColumnChunk, ColumnData};
 use crate::types::Value;
@@ -227,6 +227,22 @@ impl<'a> CheckedSums<'a> {
             .map(|call| need(call, columns))
             .collect::<Option<_>>()?;
         Some(CheckedSums { comparison, needs })
+    }
+
+    /// Starts loading the compared and summed values of `rows` into the caches (see
+    /// `kernels::prefetch`), for a later `states` over them.
+    pub fn prefetch(&self, rows: Range<usize>) {
+        match self.comparison.at(rows.clone()) {
+            Comparison::Int(keys, ..) | Comparison::Float(Keys::Int(keys), ..) => prefetch(keys),
+            Comparison::Float(Keys::Float(keys), ..) => prefetch(keys),
+        }
+        for need in &self.needs {
+            match need {
+                Need::Count => {}
+                Need::Sum(Values::Int(values), _) => prefetch(&values[rows.clone()]),
+                Need::Sum(Values::Float(values), _) => prefetch(&values[rows.clone()]),
+            }
+        }
     }
 
     /// The states of the calls over the rows of `rows` the filter keeps; `None` when it keeps

@@ -60,6 +60,29 @@ pub fn sum_i64_exact(values: &[i64], keep: Option<&[bool]>) -> i128 {
     sum_i64_where(mask, values, |kept| kept)
 }
 
+/// Bytes of a cache line, the unit `prefetch` asks for.
+const CACHE_LINE_BYTES: usize = 64;
+
+/// Asks the CPU to start loading `values` into its caches, one request per cache line, without
+/// waiting: a scan about to jump to rows the hardware prefetcher cannot foresee (the next
+/// block a filter must read, far from the current one) finds them loaded.
+#[inline]
+pub fn prefetch<T>(values: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(values);
+        let start = values.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(CACHE_LINE_BYTES) {
+            // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it is a hint that
+            // never faults or reads into a register, and the address is inside `values`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
+}
+
 const LANES: usize = 8;
 
 /// Slices shorter than this are folded in one pass: lanes and their recombination cost more

@@ -92,27 +92,53 @@ fn column_verdict(op: BinaryOp, column: usize, literal: &Value, ctx: &PruneConte
 /// Whether `column op literal` holds for no row, every row or some rows of values bounded by
 /// `zone` (`has_nulls`: some may be NULL, which no comparison keeps).
 pub(super) fn zone_verdict(op: BinaryOp, zone: Zone, has_nulls: bool, literal: &Value) -> Verdict {
-    let Some(x) = literal.as_f64() else {
-        return Verdict::Check;
-    };
-    let (min, max) = match zone {
-        Zone::Int { min, max } if matches!(literal, Value::Int(_)) => {
-            return int_verdict(op, min, max, literal_int(literal), has_nulls);
-        }
-        Zone::Int { min, max } => (min as f64, max as f64),
-        Zone::Float { min, max } => (min, max),
-        Zone::Unknown => return Verdict::Check,
-    };
-    range_verdict(op, min, max, x, has_nulls)
+    ZoneJudge::new(op, literal).verdict(zone, has_nulls)
 }
 
-fn literal_int(v: &Value) -> i64 {
-    match v {
-        Value::Int(x) => *x,
-        _ => 0,
+/// `column op literal` judged zone after zone, the literal read once: a chunk's blocks are
+/// judged in one loop of comparisons (`block_parts`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ZoneJudge {
+    op: BinaryOp,
+    /// The literal when it is an integer, compared with integer zones as integers.
+    int: Option<i64>,
+    /// The literal as a float, when it is a number.
+    float: Option<f64>,
+}
+
+impl ZoneJudge {
+    /// The judge of `column op literal`.
+    pub(super) fn new(op: BinaryOp, literal: &Value) -> ZoneJudge {
+        let int = match literal {
+            Value::Int(x) => Some(*x),
+            _ => None,
+        };
+        ZoneJudge {
+            op,
+            int,
+            float: literal.as_f64(),
+        }
+    }
+
+    /// The verdict on values bounded by `zone` (`has_nulls`: some may be NULL).
+    #[inline]
+    pub(super) fn verdict(self, zone: Zone, has_nulls: bool) -> Verdict {
+        let Some(x) = self.float else {
+            return Verdict::Check;
+        };
+        let (min, max) = match (zone, self.int) {
+            (Zone::Int { min, max }, Some(x)) => {
+                return int_verdict(self.op, min, max, x, has_nulls);
+            }
+            (Zone::Int { min, max }, None) => (min as f64, max as f64),
+            (Zone::Float { min, max }, _) => (min, max),
+            (Zone::Unknown, _) => return Verdict::Check,
+        };
+        range_verdict(self.op, min, max, x, has_nulls)
     }
 }
 
+#[inline]
 fn int_verdict(op: BinaryOp, min: i64, max: i64, x: i64, has_nulls: bool) -> Verdict {
     let (none, all) = match op {
         BinaryOp::Gt => (max <= x, min > x),
@@ -126,6 +152,7 @@ fn int_verdict(op: BinaryOp, min: i64, max: i64, x: i64, has_nulls: bool) -> Ver
     decide(none, all, has_nulls)
 }
 
+#[inline]
 fn range_verdict(op: BinaryOp, min: f64, max: f64, x: f64, has_nulls: bool) -> Verdict {
     let (none, all) = match op {
         BinaryOp::Gt => (max <= x, min > x),
