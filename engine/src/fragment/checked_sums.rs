@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::aggregate::{AggState, Sum};
-use super::kernels::{count_where, prefetch, sum_f64_where, sum_i64_where};
+use super::kernels::{count_sum_i64_where, count_where, prefetch, sum_f64_where};
 use super::plan::{AggregateCall, AggregateFunction, BinaryOp, ScalarExpr};
 use crate::storage::chunk::{ColumnChunk, ColumnData};
 use crate::types::Value;
@@ -120,39 +120,42 @@ impl<'a> Comparison<'a> {
         }
     }
 
-    /// Sum of `values` over the rows of `rows` kept.
-    fn sum(self, values: &Values<'_>, rows: Range<usize>) -> Sum {
-        match (self.at(rows.clone()), values.at(rows)) {
+    /// The rows of `rows` kept and the sum of `values` over them: counted in the same pass
+    /// for integer values, in a pass of its own for floats.
+    fn count_sum(self, values: &Values<'_>, rows: Range<usize>) -> (u64, Sum) {
+        let float_sum = |sum: f64| (self.count(rows.clone()), Sum::Float(sum));
+        match (self.at(rows.clone()), values.at(rows.clone())) {
             (Comparison::Int(keys, op, x), Values::Int(v)) => {
-                Sum::Int(with_keep!(op, x, |k: i64| k, |keep| sum_i64_where(
-                    keys, v, keep
-                )))
+                with_keep!(op, x, |k: i64| k, |keep| int_sum(keys, v, keep))
             }
             (Comparison::Int(keys, op, x), Values::Float(v)) => {
-                Sum::Float(with_keep!(op, x, |k: i64| k, |keep| sum_f64_where(
+                float_sum(with_keep!(op, x, |k: i64| k, |keep| sum_f64_where(
                     keys, v, keep
                 )))
             }
             (Comparison::Float(Keys::Float(keys), op, x), Values::Int(v)) => {
-                Sum::Int(with_keep!(op, x, |k: f64| k, |keep| sum_i64_where(
-                    keys, v, keep
-                )))
+                with_keep!(op, x, |k: f64| k, |keep| int_sum(keys, v, keep))
             }
-            (Comparison::Float(Keys::Float(keys), op, x), Values::Float(v)) => Sum::Float(
+            (Comparison::Float(Keys::Float(keys), op, x), Values::Float(v)) => float_sum(
                 with_keep!(op, x, |k: f64| k, |keep| sum_f64_where(keys, v, keep)),
             ),
             (Comparison::Float(Keys::Int(keys), op, x), Values::Int(v)) => {
-                Sum::Int(with_keep!(op, x, |k: i64| k as f64, |keep| sum_i64_where(
-                    keys, v, keep
-                )))
+                with_keep!(op, x, |k: i64| k as f64, |keep| int_sum(keys, v, keep))
             }
             (Comparison::Float(Keys::Int(keys), op, x), Values::Float(v)) => {
-                Sum::Float(with_keep!(op, x, |k: i64| k as f64, |keep| sum_f64_where(
+                float_sum(with_keep!(op, x, |k: i64| k as f64, |keep| sum_f64_where(
                     keys, v, keep
                 )))
             }
         }
     }
+}
+
+/// `count_sum_i64_where` with the sum as a `Sum`.
+#[inline(always)]
+fn int_sum<K: Copy>(keys: &[K], values: &[i64], keep: impl Fn(K) -> bool) -> (u64, Sum) {
+    let (kept, sum) = count_sum_i64_where(keys, values, keep);
+    (kept, Sum::Int(sum))
 }
 
 /// A summed column.
@@ -248,20 +251,112 @@ impl<'a> CheckedSums<'a> {
     /// The states of the calls over the rows of `rows` the filter keeps; `None` when it keeps
     /// none.
     pub fn states(&self, rows: Range<usize>) -> Option<Vec<AggState>> {
-        let kept = self.comparison.count(rows.clone());
-        if kept == 0 {
-            return None;
-        }
-        let sum = |values: &Values<'_>| self.comparison.sum(values, rows.clone());
-        let states = self
+        let mut kept = None;
+        let mut states: Vec<AggState> = self
             .needs
             .iter()
             .map(|need| match need {
-                Need::Count => AggState::Count(kept),
-                Need::Sum(values, false) => AggState::Sum(sum(values)),
-                Need::Sum(values, true) => AggState::Avg(sum(values), kept),
+                Need::Count => AggState::Count(0),
+                Need::Sum(values, avg) => {
+                    let (rows_kept, sum) = self.comparison.count_sum(values, rows.clone());
+                    kept = Some(rows_kept);
+                    match avg {
+                        true => AggState::Avg(sum, rows_kept),
+                        false => AggState::Sum(sum),
+                    }
+                }
             })
             .collect();
+        let kept = kept.unwrap_or_else(|| self.comparison.count(rows));
+        if kept == 0 {
+            return None;
+        }
+        for state in &mut states {
+            if let AggState::Count(count) = state {
+                *count = kept;
+            }
+        }
         Some(states)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::chunk::Zone;
+
+    fn column(data: ColumnData) -> ColumnChunk {
+        ColumnChunk {
+            data,
+            nulls: None,
+            zone: Zone::Unknown,
+        }
+    }
+
+    fn call(function: AggregateFunction, args: Vec<ScalarExpr>) -> AggregateCall {
+        AggregateCall { function, args }
+    }
+
+    #[test]
+    fn counts_and_sums_in_one_pass_match_a_plain_filter() {
+        let keys: Vec<f64> = (0..500).map(|i| ((i * 37) % 101) as f64).collect();
+        let ints: Vec<i64> = (0..500).map(|i| (i * 7919) % 1001 - 500).collect();
+        let floats: Vec<f64> = ints.iter().map(|&v| v as f64 / 8.0).collect();
+        let columns = vec![
+            column(ColumnData::Float64(keys.clone().into())),
+            column(ColumnData::Int64(ints.clone().into())),
+            column(ColumnData::Float64(floats.clone().into())),
+        ];
+        let calls = [
+            call(AggregateFunction::Count, vec![]),
+            call(AggregateFunction::Sum, vec![ScalarExpr::Column(1)]),
+            call(AggregateFunction::Avg, vec![ScalarExpr::Column(1)]),
+            call(AggregateFunction::Sum, vec![ScalarExpr::Column(2)]),
+        ];
+        for (op, x) in [
+            (BinaryOp::Gt, 60.0),
+            (BinaryOp::LtEq, 3.0),
+            (BinaryOp::Gt, 500.0),
+        ] {
+            let check = ScalarExpr::Binary {
+                op,
+                left: Box::new(ScalarExpr::Column(0)),
+                right: Box::new(ScalarExpr::Literal(Value::Float(x))),
+            };
+            let sums = CheckedSums::new(&calls, &check, &columns).unwrap();
+            for rows in [0..500, 17..18, 100..371] {
+                let kept: Vec<usize> = rows
+                    .clone()
+                    .filter(|&i| {
+                        if op == BinaryOp::Gt {
+                            keys[i] > x
+                        } else {
+                            keys[i] <= x
+                        }
+                    })
+                    .collect();
+                let states = sums.states(rows.clone());
+                if kept.is_empty() {
+                    assert_eq!(states, None, "{op:?} {x} {rows:?}");
+                    continue;
+                }
+                let n = kept.len() as u64;
+                let int_sum: i128 = kept.iter().map(|&i| i128::from(ints[i])).sum();
+                let float_sum: f64 = kept.iter().map(|&i| floats[i]).sum();
+                let states = states.unwrap();
+                assert_eq!(
+                    states[..3],
+                    [
+                        AggState::Count(n),
+                        AggState::Sum(Sum::Int(int_sum)),
+                        AggState::Avg(Sum::Int(int_sum), n),
+                    ]
+                );
+                let AggState::Sum(Sum::Float(got)) = states[3] else {
+                    panic!("float sum state: {:?}", states[3]);
+                };
+                assert!((got - float_sum).abs() < 1e-9, "{got} against {float_sum}");
+            }
+        }
     }
 }

@@ -121,7 +121,7 @@ impl ZoneJudge {
     }
 
     /// The verdict on values bounded by `zone` (`has_nulls`: some may be NULL).
-    #[inline]
+    #[inline(always)]
     pub(super) fn verdict(self, zone: Zone, has_nulls: bool) -> Verdict {
         let Some(x) = self.float else {
             return Verdict::Check;
@@ -138,7 +138,7 @@ impl ZoneJudge {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn int_verdict(op: BinaryOp, min: i64, max: i64, x: i64, has_nulls: bool) -> Verdict {
     let (none, all) = match op {
         BinaryOp::Gt => (max <= x, min > x),
@@ -152,7 +152,7 @@ fn int_verdict(op: BinaryOp, min: i64, max: i64, x: i64, has_nulls: bool) -> Ver
     decide(none, all, has_nulls)
 }
 
-#[inline]
+#[inline(always)]
 fn range_verdict(op: BinaryOp, min: f64, max: f64, x: f64, has_nulls: bool) -> Verdict {
     let (none, all) = match op {
         BinaryOp::Gt => (max <= x, min > x),
