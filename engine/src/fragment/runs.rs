@@ -19,7 +19,9 @@ use std::ops::Range;
 use super::aggregate::{kept_rows, AggState, Sum};
 use super::exec::Group;
 use super::functions::bucket::TimeBucket;
-use super::kernels::{count_true, dot_f64, extreme, min_max, sum_f64, sum_i64_exact, AsF64};
+use super::kernels::{
+    count_true, dot_f64, extreme, min_max, prefetch, sum_f64, sum_i64_exact, AsF64,
+};
 use super::plan::{AggregateCall, AggregateFunction, ScalarExpr};
 use super::run_blocks::{Bounded, ColumnView, ViewBlocks};
 use super::vector::{Column, Vector};
@@ -32,6 +34,14 @@ const RUN_BLOCK_ROWS: usize = 32;
 
 /// Blocks counted one after another before a run's end is searched for instead.
 const LINEAR_BLOCKS: usize = 4;
+
+/// How far ahead of a run's first row `find_runs` asks the caches for the rows the passes will
+/// read: a few runs of a one-minute bar ahead, about the time a load from memory takes.
+const PREFETCH_AHEAD_ROWS: usize = 256;
+
+/// The end of the rows asked for at each run (a run of a typical bar moves ahead by about
+/// this many rows; longer runs are followed by the hardware prefetcher and block sums).
+const PREFETCH_END_ROWS: usize = PREFETCH_AHEAD_ROWS + RUN_BLOCK_ROWS;
 
 /// How a fragment's groups form runs: which key is the time bucket, and each aggregate's state.
 #[derive(Clone, Debug)]
@@ -348,7 +358,7 @@ impl<'p> RunGroups<'p> {
                 *states = fresh;
             }
         }
-        self.find_runs(timestamps, keep)?;
+        self.find_runs(timestamps, keep, &streamed_vectors(&self.plan.kinds, args))?;
         let groups = self.buckets.len();
         let changed_kind = |kind: RunKind| EngineError::Internal {
             detail: format!("{} run states changed kind", kind.function()),
@@ -395,11 +405,25 @@ impl<'p> RunGroups<'p> {
 
     /// Cuts the chunk's rows into runs of one bucket each, giving each run its group: the
     /// previous chunk's last group when the bucket continues it, else a new one. Runs without
-    /// a row the filter keeps make no group.
-    fn find_runs(&mut self, timestamps: &[i64], keep: Option<&[bool]>) -> Result<(), EngineError> {
+    /// a row the filter keeps make no group. Asks the caches for the timestamps and the
+    /// `streams` a little ahead of the rows it reads, so the passes that add the runs find
+    /// their values loaded (`PREFETCH_AHEAD_ROWS`).
+    fn find_runs(
+        &mut self,
+        timestamps: &[i64],
+        keep: Option<&[bool]>,
+        streams: &[&Vector<'_>],
+    ) -> Result<(), EngineError> {
         self.runs.clear();
         let mut start = 0;
-        while start < timestamps.len() {
+        let len = timestamps.len();
+        while start < len {
+            let ahead =
+                (start + PREFETCH_AHEAD_ROWS).min(len)..(start + PREFETCH_END_ROWS).min(len);
+            prefetch(&timestamps[ahead.clone()]);
+            for values in streams {
+                prefetch_vector(values, ahead.clone());
+            }
             let (bucket, last) = self.bucket_of(timestamps[start])?;
             let end = run_end(timestamps, start, last, self.run_rows_hint);
             self.run_rows_hint = end - start;
@@ -580,6 +604,38 @@ fn add_runs(
         _ => return false,
     }
     true
+}
+
+/// The number vectors the streaming aggregates (`States::streams`) read, each once.
+fn streamed_vectors<'v, 'c>(kinds: &[RunKind], args: &'v [Vec<Column<'c>>]) -> Vec<&'v Vector<'c>> {
+    let mut vectors: Vec<&Vector<'_>> = Vec::new();
+    let streamed = args
+        .iter()
+        .zip(kinds)
+        .filter(|(_, &kind)| States::streams(kind));
+    for column in streamed.flat_map(|(args, _)| args) {
+        let start = |vector: &Vector<'_>| match vector {
+            Vector::Int(values) => Some(values.as_ptr().cast::<u8>()),
+            Vector::Float(values) => Some(values.as_ptr().cast::<u8>()),
+            Vector::Bool(_) | Vector::Sym(_) | Vector::Const(_) => None,
+        };
+        let Some(first_value) = start(&column.data) else {
+            continue;
+        };
+        if vectors.iter().all(|seen| start(seen) != Some(first_value)) {
+            vectors.push(&column.data);
+        }
+    }
+    vectors
+}
+
+/// Asks the caches for `rows` of a number vector (see `kernels::prefetch`).
+fn prefetch_vector(vector: &Vector<'_>, rows: Range<usize>) {
+    match vector {
+        Vector::Int(values) => prefetch(&values[rows]),
+        Vector::Float(values) => prefetch(&values[rows]),
+        Vector::Bool(_) | Vector::Sym(_) | Vector::Const(_) => {}
+    }
 }
 
 /// Items `a` and `b` (different) of `items`, both mutable.
@@ -980,6 +1036,28 @@ mod tests {
             ]
         );
         assert_eq!(groups[1].key, [Value::Int(3), Value::Int(2)]);
+    }
+
+    #[test]
+    fn streamed_vectors_are_the_streaming_arguments_each_once() {
+        let (prices, volumes, other) = ([1.5, 2.5], [10i64, 20], [3.5, 4.5]);
+        let price = || Column::new(Vector::Float(Cow::Borrowed(&prices[..])));
+        let volume = || Column::new(Vector::Int(Cow::Borrowed(&volumes[..])));
+        let kinds = [RunKind::Min, RunKind::Max, RunKind::Vwap, RunKind::First];
+        let args = [
+            vec![price()],
+            vec![price()],
+            vec![price(), volume()],
+            vec![Column::new(Vector::Float(Cow::Borrowed(&other[..])))],
+        ];
+        let found = streamed_vectors(&kinds, &args);
+        assert_eq!(
+            found.len(),
+            2,
+            "price and volume once each, not first()'s column"
+        );
+        assert_eq!(found[0], &args[0][0].data);
+        assert_eq!(found[1], &args[2][1].data);
     }
 
     #[test]
