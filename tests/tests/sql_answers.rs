@@ -145,6 +145,52 @@ fn group_by_symbol_matches_per_symbol_aggregates() {
     }
 }
 
+/// Whether a WHERE clause keeps a tick, computed by the test.
+type KeepsTick = Box<dyn Fn(&Tick) -> bool>;
+
+#[test]
+fn filtered_counts_and_sums_per_symbol_match_a_plain_filter() {
+    let (server, ticks) = loaded_server("t", 13);
+    let cut_ts = ticks[ROWS_COUNT / 3].ts_ns;
+    let filters: [(String, KeepsTick); 3] = [
+        ("price > 640.5".into(), Box::new(|t| t.price > 640.5)),
+        ("volume <= 2500".into(), Box::new(|t| t.volume <= 2500)),
+        (
+            format!("timestamp < {cut_ts} AND price > 300"),
+            Box::new(move |t| t.ts_ns < cut_ts && t.price > 300.0),
+        ),
+    ];
+    for (filter, keeps) in &filters {
+        let mut expected: BTreeMap<&str, (u64, i64, f64)> = BTreeMap::new();
+        for tick in ticks.iter().filter(|t| keeps(t)) {
+            let entry = expected.entry(tick.symbol.as_str()).or_default();
+            *entry = (entry.0 + 1, entry.1 + tick.volume, entry.2 + tick.price);
+        }
+        let rows = server.query_rows(&format!(
+            "SELECT symbol, count() AS n, sum(volume) AS v, avg(volume) AS a, sum(price) AS p \
+             FROM t WHERE {filter} GROUP BY symbol ORDER BY symbol"
+        ));
+        assert_eq!(
+            rows.len(),
+            expected.len(),
+            "{filter}: symbols with a kept row"
+        );
+        for (row, (symbol, (n, volume, price))) in rows.iter().zip(&expected) {
+            let what = format!("{filter}, {symbol}");
+            assert_eq!(json_str(&row["symbol"]), *symbol, "{what}");
+            assert_eq!(json_i64(&row["n"]) as u64, *n, "{what}: count()");
+            assert_eq!(json_i64(&row["v"]), *volume, "{what}: sum(volume)");
+            let average = *volume as f64 / *n as f64;
+            assert_close(
+                json_f64(&row["a"]),
+                average,
+                &format!("{what}: avg(volume)"),
+            );
+            assert_close(json_f64(&row["p"]), *price, &format!("{what}: sum(price)"));
+        }
+    }
+}
+
 #[test]
 fn having_order_by_desc_limit_offset() {
     let (server, ticks) = loaded_server("t", 13);

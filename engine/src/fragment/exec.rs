@@ -452,12 +452,25 @@ impl<'a> Scan<'a> {
     ) -> Result<(), EngineError> {
         let symbol_index = self.table.schema.symbol_index;
         let constant_keys = group_by.iter().all(|e| e.reads_only(symbol_index));
+        let mut slot = None;
         for chunk in &partition.chunks {
             let Narrowed::Rows { ctx, check, judged } = self.narrow_chunk(partition, chunk) else {
                 continue;
             };
             if judged && constant_keys && ctx.rows() >= BLOCKS_ROWS_MIN {
                 self.aggregate_blocks(partition, ctx, check, group_by, aggregates, groups)?;
+                continue;
+            }
+            // Too few rows to judge block by block: the kernels still compare and add them
+            // without a mask when they can.
+            let kernels = check
+                .filter(|_| constant_keys)
+                .and_then(|check| CheckedSums::new(aggregates, check, &chunk.columns));
+            if let Some(kernels) = kernels {
+                self.read.add(chunk, ctx.rows());
+                if let Some(states) = kernels.states(ctx.window.clone()) {
+                    self.merge_constant_states(&mut slot, group_by, &ctx, groups, states)?;
+                }
                 continue;
             }
             let Some(filtered) = self.filter_rows(chunk, ctx, check)? else {
@@ -540,11 +553,8 @@ impl<'a> Scan<'a> {
                     if let Some(kernels) = &kernels {
                         self.read.add(chunk, rows.len());
                         if let Some(states) = kernels.states(rows.clone()) {
-                            let slot =
-                                self.constant_slot(&mut slot, group_by, &view(rows), groups)?;
-                            for (index, state) in states.into_iter().enumerate() {
-                                groups.merge_state(slot, index, state)?;
-                            }
+                            let ctx = view(rows);
+                            self.merge_constant_states(&mut slot, group_by, &ctx, groups, states)?;
                         }
                         continue;
                     }
@@ -569,12 +579,26 @@ impl<'a> Scan<'a> {
                         self.aggregate_rows(&ctx, None, group_by, aggregates, groups)?;
                         continue;
                     };
-                    let slot = self.constant_slot(&mut slot, group_by, &view(rows), groups)?;
-                    for (index, state) in states.into_iter().enumerate() {
-                        groups.merge_state(slot, index, state)?;
-                    }
+                    self.merge_constant_states(&mut slot, group_by, &view(rows), groups, states)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Merges `states`, one per aggregate, into the group of `group_by`'s partition-constant
+    /// keys (its slot looked up once, see `constant_slot`).
+    fn merge_constant_states(
+        &self,
+        found: &mut Option<usize>,
+        group_by: &[ScalarExpr],
+        ctx: &EvalContext<'_>,
+        groups: &mut GroupTable<'_>,
+        states: Vec<AggState>,
+    ) -> Result<(), EngineError> {
+        let slot = self.constant_slot(found, group_by, ctx, groups)?;
+        for (index, state) in states.into_iter().enumerate() {
+            groups.merge_state(slot, index, state)?;
         }
         Ok(())
     }
